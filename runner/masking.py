@@ -32,7 +32,9 @@ class Masker:
         self.add(secrets)
 
     @classmethod
-    def from_env(cls, extra: Iterable[str] = (), environ: Mapping[str, str] | None = None) -> Masker:
+    def from_env(
+        cls, extra: Iterable[str] = (), environ: Mapping[str, str] | None = None
+    ) -> Masker:
         return cls([*secret_values_from_env(environ), *extra])
 
     def add(self, secrets: Iterable[str]) -> None:

@@ -1,0 +1,28 @@
+"""Where MLflow logs: an explicit MLFLOW_TRACKING_URI, GitLab's MLflow endpoint, or a local store.
+
+Inside a GitLab job with ``GITLAB_TOKEN`` and no ``MLFLOW_TRACKING_URI``, runs go to the project's
+MLflow-compatible API (``$CI_API_V4_URL/projects/$CI_PROJECT_ID/ml/mlflow``); the job token is not
+accepted there, so without ``GITLAB_TOKEN`` the local store is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+LOCAL_STORE = Path(".ds-runner") / "mlruns"
+
+
+def mlflow_env(environ: Mapping[str, str], repo: Path | None = None) -> dict[str, str]:
+    """The variables to add to a notebook kernel's environment for MLflow (may be empty)."""
+    if environ.get("MLFLOW_TRACKING_URI"):
+        return {}
+    api, project, token = (environ.get(k, "") for k in
+                           ("CI_API_V4_URL", "CI_PROJECT_ID", "GITLAB_TOKEN"))
+    if api and project and token:
+        env = {"MLFLOW_TRACKING_URI": f"{api.rstrip('/')}/projects/{project}/ml/mlflow"}
+        if not environ.get("MLFLOW_TRACKING_TOKEN"):
+            env["MLFLOW_TRACKING_TOKEN"] = token
+        return env
+    store = ((repo or Path.cwd()) / LOCAL_STORE).resolve()
+    return {"MLFLOW_TRACKING_URI": store.as_uri()}
