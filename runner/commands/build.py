@@ -1,0 +1,74 @@
+"""``ds-runner build``: build and push the notebook image unless its content-hash tag exists."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from runner import log
+from runner.build import BUILDERS, ensure_image
+from runner.hashing import parse_build_args
+
+_PATH = click.Path(path_type=Path)
+
+
+@click.command("build")
+@click.option("--registry-image", envvar="CI_REGISTRY_IMAGE", required=True,
+              help="host[:port]/project path the image goes under. Env: CI_REGISTRY_IMAGE.")
+@click.option("--image-name", envvar="DS_IMAGE_NAME", default="notebook", show_default=True,
+              help="Image name under the registry image ('' for the registry image itself).")
+@click.option("--file", "-f", "files", multiple=True, envvar="DS_HASH_FILES",
+              help="Extra file or directory to hash; repeat. Env: DS_HASH_FILES.")
+@click.option("--build-arg", "build_args", multiple=True, metavar="NAME=VALUE",
+              envvar="DS_BUILD_ARGS", help="Passed to the builder and hashed; repeat.")
+@click.option("--dockerfile", default="Dockerfile", envvar="DS_DOCKERFILE", show_default=True)
+@click.option("--context", default=".", envvar="DS_BUILD_CONTEXT", show_default=True,
+              help="Build context, relative to --repo.")
+@click.option("--repo", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=".", envvar="CI_PROJECT_DIR", show_default=True)
+@click.option("--registry-user", envvar="CI_REGISTRY_USER", help="Env: CI_REGISTRY_USER.")
+@click.option("--registry-password", envvar="CI_REGISTRY_PASSWORD",
+              help="Env: CI_REGISTRY_PASSWORD (prefer the variable to the option).")
+@click.option("--builder", type=click.Choice(sorted(BUILDERS)), default="buildah",
+              envvar="DS_BUILDER", show_default=True)
+@click.option("--insecure-registry", "insecure", is_flag=True, envvar="DS_REGISTRY_INSECURE",
+              help="Plain HTTP registry (no TLS). Env: DS_REGISTRY_INSECURE.")
+@click.option("--storage-driver", envvar="DS_STORAGE_DRIVER",
+              help="buildah storage driver (default: vfs when overlay cannot work, else overlay).")
+@click.option("--storage-root", type=_PATH, envvar="DS_STORAGE_ROOT",
+              help="buildah --root (image storage).")
+@click.option("--storage-runroot", type=_PATH, envvar="DS_STORAGE_RUNROOT",
+              help="buildah --runroot.")
+@click.option("--dotenv", type=_PATH, envvar="DS_BUILD_DOTENV",
+              help="Write DS_IMAGE, DS_IMAGE_TAG, DS_IMAGE_BUILT here (artifacts:reports:dotenv).")
+@click.option("--force", is_flag=True, help="Build and push even when the tag exists.")
+@click.option("--dry-run", is_flag=True,
+              help="Check the registry and show what would run; build, push and write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def command(registry_image: str, image_name: str, files: tuple[str, ...],
+            build_args: tuple[str, ...], dockerfile: str, context: str, repo: Path,
+            registry_user: str | None, registry_password: str | None, builder: str,
+            insecure: bool, storage_driver: str | None, storage_root: Path | None,
+            storage_runroot: Path | None, dotenv: Path | None, force: bool, dry_run: bool,
+            as_json: bool) -> int:
+    """Build and push $CI_REGISTRY_IMAGE/<name>:<hash tag> only when the registry lacks it."""
+    if registry_password:
+        log.masker().add([registry_password])
+    result = ensure_image(
+        repo=repo, registry_image=registry_image, image_name=image_name, files=files,
+        build_args=parse_build_args(build_args), dockerfile=dockerfile, context=context,
+        username=registry_user, password=registry_password, builder=builder, insecure=insecure,
+        storage_driver=storage_driver, storage_root=storage_root,
+        storage_runroot=storage_runroot, dotenv=dotenv, dry_run=dry_run, force=force)
+    if as_json:
+        click.echo(json.dumps({"image": result.image, "tag": result.tag,
+                               "digest": result.digest, "built": result.built,
+                               "dry_run": result.dry_run}, indent=2))
+    else:
+        click.echo(result.image)
+    if dry_run:
+        for step in result.steps:
+            click.echo(log.masker().mask("would run: " + " ".join(step.argv)), err=True)
+    return 0
