@@ -1,0 +1,19 @@
+"""Project-wide pytest fixtures: `gitlab`, a fresh GitLab API emulator per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.gitlab_emulator import GitLabEmulator
+
+
+@pytest.fixture
+def gitlab() -> Iterator[GitLabEmulator]:
+    """A started, empty GitLab emulator (docs/testing.md); `gitlab.url` is the base URL."""
+    emu = GitLabEmulator.start()
+    try:
+        yield emu
+    finally:
+        emu.stop()

@@ -1,0 +1,142 @@
+"""Pipelines, jobs and job artifacts (lib/api/ci/pipelines.rb, jobs.rb, job_artifacts.rb).
+
+Artifact routes accept job tokens; pipeline and job look-ups do not (not in reference §6)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from urllib.parse import unquote
+
+from . import entities as E
+from .api import ApiError, Ctx, Response, Router, json_response, not_found, paginate, sort_items
+from .model import Job, Pipeline
+
+router = Router()
+STATUSES = ["created", "waiting_for_resource", "preparing", "pending", "running", "success",
+            "failed", "canceled", "skipped", "manual", "scheduled"]
+
+
+def latest_successful_job(ctx: Ctx, ref: str, name: str) -> Job:
+    """Project#latest_successful_build_for_ref: the job `name` with artifacts in the latest
+    successful pipeline on `ref` (the job's own status is not checked); none -> RecordNotFound,
+    answered `404 Not found`."""
+    pipelines = [p for p in ctx.proj.pipelines.values() if p.ref == ref and p.status == "success"]
+    for pipeline in sorted(pipelines, key=lambda p: p.id, reverse=True)[:1]:
+        jobs = [j for j in ctx.proj.jobs.values()
+                if j.pipeline_id == pipeline.id and j.name == name and j.artifacts]
+        if jobs:
+            return max(jobs, key=lambda j: j.id)
+    raise ApiError(404, {"message": "404 Not found"})
+
+
+def _zip(job: Job) -> Response:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path, data in sorted(job.artifacts.items()):
+            archive.writestr(path, data)
+    return Response(200, buffer.getvalue(), "application/zip",
+                    {"Content-Disposition": 'attachment; filename="artifacts.zip"'})
+
+
+def _entry(job: Job, path: str) -> Response:
+    path = unquote(path)
+    if ".." in path.split("/"):
+        raise ApiError(400, {"message": "400 Bad request"})
+    if path not in job.artifacts:
+        # Workhorse answers a missing archive entry itself, in plain text.
+        raise ApiError(404, b"Not Found\n", "text/plain; charset=utf-8")
+    return Response(200, job.artifacts[path], "application/octet-stream")
+
+
+def _job_name(ctx: Ctx) -> str:
+    return str(ctx.required("job"))
+
+
+@router.add("GET", "/projects/:id/jobs/artifacts/:ref/download", job_token=True)
+def download_by_ref(ctx: Ctx) -> Response:
+    return _zip(latest_successful_job(ctx, unquote(ctx.match["ref"]), _job_name(ctx)))
+
+
+@router.add("GET", "/projects/:id/jobs/artifacts/:ref/raw/*path", job_token=True)
+def raw_by_ref(ctx: Ctx) -> Response:
+    job = latest_successful_job(ctx, unquote(ctx.match["ref"]), _job_name(ctx))
+    return _entry(job, ctx.match["path"])
+
+
+def _job(ctx: Ctx) -> Job:
+    job_id = ctx.match["job_id"]
+    job = ctx.proj.jobs.get(int(job_id)) if job_id.isdigit() else None
+    if job is None:
+        raise not_found()
+    return job
+
+
+@router.add("GET", "/projects/:id/jobs/:job_id")
+def get_job(ctx: Ctx) -> Response:
+    return json_response(E.job(ctx.state, ctx.proj, _job(ctx)))
+
+
+@router.add("GET", "/projects/:id/jobs/:job_id/artifacts", job_token=True)
+def download_job(ctx: Ctx) -> Response:
+    job = _job(ctx)
+    if not job.artifacts:
+        raise not_found()
+    return _zip(job)
+
+
+@router.add("GET", "/projects/:id/jobs/:job_id/artifacts/*path", job_token=True)
+def raw_job(ctx: Ctx) -> Response:
+    return _entry(_job(ctx), ctx.match["path"])
+
+
+def _pipelines(ctx: Ctx) -> list[Pipeline]:
+    found = list(ctx.proj.pipelines.values())
+    for key in ("ref", "sha", "source"):
+        if ctx.params.get(key) is not None:
+            found = [p for p in found if getattr(p, key) == ctx.params[key]]
+    if ctx.params.get("status") is not None:
+        status = ctx.choice("status", STATUSES, "success")
+        found = [p for p in found if p.status == status]
+    return found
+
+
+@router.add("GET", "/projects/:id/pipelines")
+def list_pipelines(ctx: Ctx) -> Response:
+    found = sort_items(ctx, _pipelines(ctx), {"id": lambda p: p.id, "status": lambda p: p.status,
+                                              "ref": lambda p: p.ref,
+                                              "updated_at": lambda p: (p.updated_at, p.id)}, "id")
+    return paginate(ctx, found, lambda p: E.pipeline(ctx.proj, p))
+
+
+@router.add("GET", "/projects/:id/pipelines/latest")
+def latest_pipeline(ctx: Ctx) -> Response:
+    ref = str(ctx.param("ref", ctx.proj.default_branch))
+    found = [p for p in ctx.proj.pipelines.values() if p.ref == ref]
+    if not found:
+        raise not_found()
+    return json_response(E.pipeline(ctx.proj, max(found, key=lambda p: p.id)))
+
+
+def _pipeline(ctx: Ctx) -> Pipeline:
+    pid = ctx.match["pipeline_id"]
+    pipeline = ctx.proj.pipelines.get(int(pid)) if pid.isdigit() else None
+    if pipeline is None:
+        raise not_found()
+    return pipeline
+
+
+@router.add("GET", "/projects/:id/pipelines/:pipeline_id")
+def get_pipeline(ctx: Ctx) -> Response:
+    return json_response(E.pipeline(ctx.proj, _pipeline(ctx)))
+
+
+@router.add("GET", "/projects/:id/pipelines/:pipeline_id/jobs")
+def pipeline_jobs(ctx: Ctx) -> Response:
+    pipeline = _pipeline(ctx)
+    jobs = [j for j in ctx.proj.jobs.values() if j.pipeline_id == pipeline.id]
+    scope = ctx.query.get("scope[]") or ctx.query.get("scope")
+    if scope:
+        jobs = [j for j in jobs if j.status in scope]
+    jobs.sort(key=lambda j: j.id, reverse=True)
+    return paginate(ctx, jobs, lambda j: E.job(ctx.state, ctx.proj, j))
