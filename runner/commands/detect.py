@@ -1,0 +1,99 @@
+"""``ds-runner detect``: which notebooks does this pipeline run? (docs/commands/detect.md)"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import click
+
+from runner import log
+from runner.changes import DEFAULT_GLOB, DetectContext, Detection
+from runner.pipeline import MODES, ChildOptions, detect_and_write
+
+
+def _summary(detection: Detection) -> str:
+    lines = [f"ds-runner detect ({detection.source}): "
+             + ("skip" if detection.skip else f"{len(detection.notebooks)} notebook(s) to run"),
+             f"  reason: {detection.reason}"]
+    requested = set(detection.directives)
+    for i, notebook in enumerate(detection.notebooks, 1):
+        why = "[run] directive" if notebook in requested else "changed"
+        if detection.source == "schedule":
+            why = "SCORING_NOTEBOOK"
+        lines.append(f"  {i}. {notebook}  ({why})")
+    lines += [f"  -  {path}  (deleted, not run)" for path in detection.deleted]
+    return "\n".join(lines)
+
+
+@click.command("detect")
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="The git checkout to look at.")
+@click.option("--source", envvar="CI_PIPELINE_SOURCE", show_envvar=True,
+              help="Pipeline source: push, merge_request_event, schedule, web, ... [default: push]")
+@click.option("--message", envvar="CI_COMMIT_MESSAGE", show_envvar=True,
+              help="Commit message holding [run path] / [skip run] directives.")
+@click.option("--sha", envvar="CI_COMMIT_SHA", show_envvar=True,
+              help="The commit the pipeline runs for. [default: HEAD]")
+@click.option("--before-sha", envvar="CI_COMMIT_BEFORE_SHA", show_envvar=True,
+              help="Previous tip of the branch (push pipelines).")
+@click.option("--mr-base-sha", envvar="CI_MERGE_REQUEST_DIFF_BASE_SHA", show_envvar=True,
+              help="Merge base of a merge request (merge_request_event pipelines).")
+@click.option("--default-branch", envvar="CI_DEFAULT_BRANCH", show_envvar=True,
+              help="Branch whose merge base is the fallback base. [default: main]")
+@click.option("--scoring-notebook", envvar="SCORING_NOTEBOOK", show_envvar=True,
+              help="The notebook a scheduled pipeline runs.")
+@click.option("--glob", "notebooks_glob", envvar="DS_NOTEBOOKS_GLOB", show_envvar=True,
+              help=f"Which changed files are notebooks to run; comma-separated, '!' excludes. "
+                   f"[default: {DEFAULT_GLOB}]")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--dotenv", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a GitLab dotenv report (DS_NOTEBOOKS, DS_NOTEBOOK_COUNT, DS_SKIP, ...).")
+@click.option("--child-pipeline", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a child-pipeline YAML with one execute job per notebook.")
+@click.option("--child-image", envvar=["DS_CHILD_IMAGE", "CI_JOB_IMAGE"], show_envvar=True,
+              default="", help="Image of the child jobs (default: this job's image).")
+@click.option("--child-tag", "child_tags", multiple=True, envvar="DS_CHILD_TAGS",
+              show_envvar=True, help="Runner tag of the child jobs (repeatable).")
+@click.option("--child-timeout", type=int, envvar="DS_NOTEBOOK_TIMEOUT", show_envvar=True,
+              default=3600, show_default=True,
+              help="Notebook timeout in seconds (the job gets 5 more minutes).")
+@click.option("--child-stage", envvar="DS_CHILD_STAGE", show_envvar=True, default="execute",
+              show_default=True, help="Stage of the child jobs.")
+@click.option("--child-before-script", multiple=True,
+              help="A before_script line of the child jobs (repeatable).")
+@click.option("--child-variables", multiple=True, metavar="KEY=VALUE",
+              help="A variable of the child jobs (repeatable).")
+@click.option("--child-mode", type=click.Choice(MODES), envvar="DS_EXECUTION_MODE",
+              show_envvar=True, default="parallel", show_default=True,
+              help="parallel: jobs run at once; sequential: chained one after another.")
+@click.option("--child-expire-in", default="30 days", show_default=True,
+              help="How long the child jobs' artifacts are kept.")
+def command(repo: Path, source: str | None, message: str | None, sha: str | None,
+            before_sha: str | None, mr_base_sha: str | None, default_branch: str | None,
+            scoring_notebook: str | None, notebooks_glob: str | None, as_json: bool,
+            dotenv: Path | None, child_pipeline: Path | None, child_image: str,
+            child_tags: tuple[str, ...], child_timeout: int, child_stage: str,
+            child_before_script: tuple[str, ...], child_variables: tuple[str, ...],
+            child_mode: str, child_expire_in: str) -> int:
+    """Decide which notebooks this pipeline runs: changed ones plus [run path] directives."""
+    overrides = {"pipeline_source": source, "commit_message": message, "commit_sha": sha,
+                 "before_sha": before_sha, "mr_diff_base_sha": mr_base_sha,
+                 "default_branch": default_branch, "scoring_notebook": scoring_notebook,
+                 "notebooks_glob": notebooks_glob}
+    ctx = dataclasses.replace(DetectContext.from_env(os.environ),
+                              **{k: v for k, v in overrides.items() if v is not None})
+    child = ChildOptions.build(image=child_image, tags=child_tags, timeout_s=child_timeout,
+                               stage=child_stage, before_script=child_before_script,
+                               variables=child_variables, mode=child_mode,
+                               expire_in=child_expire_in)
+    masker = log.masker()
+    detection = detect_and_write(repo, ctx, dotenv=dotenv, child_pipeline_file=child_pipeline,
+                                 child=child, masker=masker)
+    if as_json:
+        click.echo(json.dumps(masker.mask_obj(detection.to_dict()), ensure_ascii=False))
+    else:
+        click.echo(masker.mask(_summary(detection)))
+    return 0

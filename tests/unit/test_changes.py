@@ -1,0 +1,336 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner.changes import DetectContext, Detection, detect
+from runner.errors import DirectiveError, UsageError
+from tests.git_helpers import ZERO_SHA, Repo, clone
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    """main: root commit with two notebooks, a README and a script."""
+    r = Repo(tmp_path / "origin")
+    r.commit("root", {"notebooks/train.ipynb": "t1", "notebooks/sub/infer.ipynb": "i1",
+                      "README.md": "hello\n", "src/util.py": "x = 1\n"})
+    return r
+
+
+def run(r: Repo, **kwargs: str) -> Detection:
+    return detect(r.path, DetectContext(**kwargs))
+
+
+def test_push_lists_added_and_modified_notebooks_only(repo: Repo) -> None:
+    before = repo.head()
+    sha = repo.commit("work", {"notebooks/train.ipynb": "t2", "notebooks/new.ipynb": "n1",
+                               "README.md": "changed\n", "other/outside.ipynb": "o1",
+                               "notebooks/data.csv": "a,b\n"})
+    d = run(repo, before_sha=before, commit_sha=sha)
+    assert d.notebooks == ["notebooks/new.ipynb", "notebooks/train.ipynb"]
+    assert (d.skip, d.source, d.base, d.base_sha, d.commit_sha) == (
+        False, "push", "CI_COMMIT_BEFORE_SHA", before, sha)
+    assert "2 notebook(s)" in d.reason and before[:8] in d.reason
+
+
+def test_push_over_several_commits_and_no_change(repo: Repo) -> None:
+    before = repo.head()
+    repo.commit("one", {"notebooks/a.ipynb": "a1"})
+    repo.commit("two", {"README.md": "only docs\n"})
+    sha = repo.commit("three", {"notebooks/sub/infer.ipynb": "i2"})
+    assert run(repo, before_sha=before, commit_sha=sha).notebooks == [
+        "notebooks/a.ipynb", "notebooks/sub/infer.ipynb"]
+    docs_only = repo.commit("docs", {"README.md": "more docs\n"})
+    d = run(repo, before_sha=sha, commit_sha=docs_only)
+    assert d.notebooks == [] and not d.skip and d.reason.startswith("no notebook matching")
+
+
+def test_deleted_notebooks_never_run(repo: Repo) -> None:
+    before = repo.head()
+    sha = repo.commit("rm", {"notebooks/train.ipynb": None, "notebooks/sub/infer.ipynb": "i2"})
+    d = run(repo, before_sha=before, commit_sha=sha)
+    assert d.notebooks == ["notebooks/sub/infer.ipynb"]
+    assert d.deleted == ["notebooks/train.ipynb"]
+    assert "1 deleted (not run)" in d.reason
+
+
+def test_renames_count_as_the_new_path(repo: Repo) -> None:
+    before = repo.head()
+    repo.write({"scratch/moved_in.ipynb": "m1"})
+    repo.commit("add outside the glob")
+    sha = repo.commit("renames", renames=[("notebooks/train.ipynb", "notebooks/v2/train.ipynb"),
+                                          ("scratch/moved_in.ipynb", "notebooks/moved_in.ipynb"),
+                                          ("notebooks/sub/infer.ipynb", "archive/infer.ipynb")])
+    d = run(repo, before_sha=before, commit_sha=sha)
+    assert d.notebooks == ["notebooks/moved_in.ipynb", "notebooks/v2/train.ipynb"]
+    assert ["notebooks/train.ipynb", "notebooks/v2/train.ipynb"] in d.renamed
+    assert d.deleted == ["notebooks/sub/infer.ipynb"]  # moved out of the glob
+
+
+def test_rename_to_a_non_notebook_is_a_delete(repo: Repo) -> None:
+    before = repo.head()
+    sha = repo.commit("to py", renames=[("notebooks/train.ipynb", "notebooks/train.py")])
+    d = run(repo, before_sha=before, commit_sha=sha)
+    assert d.notebooks == [] and d.deleted == ["notebooks/train.ipynb"]
+
+
+def test_paths_with_spaces_unicode_and_quotes(repo: Repo) -> None:
+    before = repo.head()
+    names = ["notebooks/my notebook.ipynb", "notebooks/données/é.ipynb",
+             "notebooks/it's \"quoted\".ipynb", "notebooks/-dash.ipynb"]
+    sha = repo.commit("odd names", dict.fromkeys(names, "x"))
+    assert run(repo, before_sha=before, commit_sha=sha).notebooks == sorted(names)
+
+
+def test_control_character_in_a_changed_path_fails(repo: Repo) -> None:
+    before = repo.head()
+    sha = repo.commit("evil", {"notebooks/evil\nname.ipynb": "e"})
+    with pytest.raises(UsageError, match="control character"):
+        run(repo, before_sha=before, commit_sha=sha)
+
+
+def test_merge_request_uses_the_diff_base(repo: Repo) -> None:
+    base = repo.head()
+    repo.branch("feature")
+    repo.commit("f1", {"notebooks/feature.ipynb": "f1"})
+    head = repo.commit("f2", {"notebooks/sub/infer.ipynb": "i2"})
+    repo.checkout("main")
+    repo.commit("main moves on", {"notebooks/train.ipynb": "t-main"})
+    d = run(repo, pipeline_source="merge_request_event", mr_diff_base_sha=base, commit_sha=head,
+            before_sha=ZERO_SHA)
+    assert d.notebooks == ["notebooks/feature.ipynb", "notebooks/sub/infer.ipynb"]
+    assert (d.source, d.base, d.base_sha) == (
+        "merge_request_event", "CI_MERGE_REQUEST_DIFF_BASE_SHA", base)
+
+
+def test_merge_request_without_diff_base_falls_back_to_merge_base(repo: Repo) -> None:
+    repo.branch("feature")
+    head = repo.commit("f1", {"notebooks/feature.ipynb": "f1"})
+    d = run(repo, pipeline_source="merge_request_event", commit_sha=head)
+    assert d.notebooks == ["notebooks/feature.ipynb"]
+    assert d.base == "merge-base main" and "is not set" in d.reason
+
+
+def test_new_branch_zeros_uses_merge_base_with_origin_default(repo: Repo,
+                                                            tmp_path: Path) -> None:
+    repo.commit("main later", {"notebooks/train.ipynb": "t2"})
+    work = clone(repo, tmp_path / "clone")
+    work.branch("feature")
+    work.commit("f1", {"notebooks/a.ipynb": "a1"})
+    head = work.commit("f2", {"notebooks/b.ipynb": "b1"})
+    d = run(work, before_sha=ZERO_SHA, commit_sha=head)
+    assert d.notebooks == ["notebooks/a.ipynb", "notebooks/b.ipynb"]  # the whole branch
+    assert d.base == "merge-base origin/main" and "all zeros" in d.reason
+
+
+def test_new_branch_zeros_uses_local_default_branch_without_origin(repo: Repo) -> None:
+    repo.branch("feature")
+    repo.commit("f1", {"notebooks/a.ipynb": "a1"})
+    head = repo.commit("f2", {"notebooks/b.ipynb": "b1"})
+    d = run(repo, before_sha=ZERO_SHA, commit_sha=head)
+    assert d.notebooks == ["notebooks/a.ipynb", "notebooks/b.ipynb"]
+    assert d.base == "merge-base main"
+
+
+def test_zeros_on_the_default_branch_uses_the_commit_itself(repo: Repo) -> None:
+    repo.commit("older", {"notebooks/older.ipynb": "o"})
+    head = repo.commit("last", {"notebooks/last.ipynb": "l"})
+    d = run(repo, before_sha=ZERO_SHA, commit_sha=head)
+    assert d.notebooks == ["notebooks/last.ipynb"]
+    assert d.base == "parent" and "it is on main" in d.reason
+
+
+def test_zeros_without_any_default_branch_uses_the_commit_itself(repo: Repo) -> None:
+    repo.branch("feature")
+    repo.commit("f1", {"notebooks/a.ipynb": "a1"})
+    head = repo.commit("f2", {"notebooks/b.ipynb": "b1"})
+    d = run(repo, before_sha=ZERO_SHA, commit_sha=head, default_branch="trunk")
+    assert d.notebooks == ["notebooks/b.ipynb"]
+    assert d.base == "parent" and "no merge base with trunk" in d.reason
+
+
+def test_force_push_with_unknown_before_sha(repo: Repo) -> None:
+    repo.branch("feature")
+    head = repo.commit("f1", {"notebooks/a.ipynb": "a1"})
+    d = run(repo, before_sha="1234567" * 5 + "89abc", commit_sha=head)
+    assert d.notebooks == ["notebooks/a.ipynb"]
+    assert "is not in this clone" in d.reason
+
+
+def test_force_push_with_rewritten_history_still_present(repo: Repo) -> None:
+    old = repo.commit("old tip", {"notebooks/old.ipynb": "o"})
+    repo.git("reset", "-q", "--hard", "HEAD~1")
+    head = repo.commit("new tip", {"notebooks/new.ipynb": "n"})
+    d = run(repo, before_sha=old, commit_sha=head)
+    assert d.notebooks == ["notebooks/new.ipynb"] and d.deleted == ["notebooks/old.ipynb"]
+
+
+def test_root_commit_runs_all_its_notebooks(repo: Repo) -> None:
+    d = run(repo, before_sha=ZERO_SHA)
+    assert d.notebooks == ["notebooks/sub/infer.ipynb", "notebooks/train.ipynb"]
+    assert d.base == "root" and d.base_sha == ""
+
+
+def test_merge_commit_compares_with_its_first_parent(repo: Repo) -> None:
+    repo.branch("feature")
+    repo.commit("f1", {"notebooks/feature.ipynb": "f"})
+    repo.checkout("main")
+    before = repo.commit("main change", {"notebooks/train.ipynb": "t2"})
+    repo.git("merge", "-q", "--no-ff", "-m", "merge feature", "feature")
+    merge = repo.head()
+    assert run(repo, before_sha=before, commit_sha=merge).notebooks == ["notebooks/feature.ipynb"]
+    d = run(repo, before_sha=ZERO_SHA, commit_sha=merge)
+    assert d.notebooks == ["notebooks/feature.ipynb"] and d.base == "parent"
+
+
+def test_shallow_clone_depth_one_cannot_know_and_runs_nothing(repo: Repo,
+                                                              tmp_path: Path) -> None:
+    before = repo.head()
+    repo.commit("change", {"notebooks/train.ipynb": "t2"})
+    shallow = clone(repo, tmp_path / "shallow", "--depth", "1")
+    d = run(shallow, before_sha=before, commit_sha="HEAD",
+            commit_message="[run notebooks/sub/infer.ipynb]")
+    assert d.notebooks == ["notebooks/sub/infer.ipynb"]  # directives still work
+    assert d.changed == [] and d.base == "shallow" and "GIT_DEPTH" in d.reason
+
+
+def test_shallow_clone_depth_two_uses_the_commit_itself(repo: Repo, tmp_path: Path) -> None:
+    before = repo.head()
+    repo.commit("c1", {"notebooks/one.ipynb": "1"})
+    repo.commit("c2", {"notebooks/two.ipynb": "2"})
+    shallow = clone(repo, tmp_path / "shallow", "--depth", "2")
+    d = run(shallow, before_sha=before, commit_sha="HEAD")  # before is beyond the depth
+    assert d.notebooks == ["notebooks/two.ipynb"] and d.base == "parent"
+
+
+def test_directives_come_first_in_order_then_changes_sorted(repo: Repo) -> None:
+    before = repo.head()
+    sha = repo.commit("[run notebooks/train.ipynb] tweak\n\n[run notebooks/sub/infer.ipynb]\n"
+                      "[run notebooks/train.ipynb]",
+                      {"notebooks/z.ipynb": "z", "notebooks/a.ipynb": "a",
+                       "notebooks/sub/infer.ipynb": "i2"})
+    message = repo.git("log", "-1", "--format=%B")
+    d = run(repo, before_sha=before, commit_sha=sha, commit_message=message)
+    assert d.notebooks == ["notebooks/train.ipynb", "notebooks/sub/infer.ipynb",
+                           "notebooks/a.ipynb", "notebooks/z.ipynb"]
+    assert d.directives == ["notebooks/train.ipynb", "notebooks/sub/infer.ipynb"]
+    assert "2 requested by [run]" in d.reason
+
+
+def test_directive_outside_the_glob_runs_too(repo: Repo) -> None:
+    repo.commit("other", {"experiments/x.ipynb": "x"})
+    d = run(repo, before_sha=repo.head(), commit_message="[run experiments/x.ipynb]")
+    assert d.notebooks == ["experiments/x.ipynb"]
+
+
+def test_skip_run_wins_over_changes_and_directives(repo: Repo) -> None:
+    before = repo.head()
+    sha = repo.commit("m", {"notebooks/train.ipynb": "t2"})
+    d = run(repo, before_sha=before, commit_sha=sha,
+            commit_message="[run notebooks/sub/infer.ipynb] [run ../bad] [ Skip  Run ]")
+    assert (d.notebooks, d.skip, d.commit_sha) == ([], True, sha)
+    assert "[ Skip  Run ]" in d.reason
+
+
+def test_directive_for_a_file_missing_at_this_commit(repo: Repo) -> None:
+    (repo.path / "notebooks" / "uncommitted.ipynb").write_text("{}")
+    old = repo.head()
+    repo.commit("rm", {"notebooks/train.ipynb": None})
+    for path in ("notebooks/uncommitted.ipynb", "notebooks/train.ipynb"):
+        with pytest.raises(DirectiveError, match=rf"^bad directive \[run {path}\]: no such file"):
+            run(repo, before_sha=old, commit_message=f"[run {path}]")
+    with pytest.raises(DirectiveError, match="is a directory"):
+        (repo.path / "d.ipynb").mkdir()
+        repo.commit("dir", {"d.ipynb/x.txt": "x"})
+        run(repo, commit_message="[run d.ipynb]")
+
+
+def test_directive_is_checked_at_the_given_commit_not_the_checkout(repo: Repo) -> None:
+    old = repo.head()
+    repo.commit("rm", {"notebooks/train.ipynb": None})
+    d = run(repo, commit_sha=old, commit_message="[run notebooks/train.ipynb]")
+    assert d.notebooks[0] == "notebooks/train.ipynb"
+
+
+@pytest.mark.parametrize("glob,expected", [
+    ("notebooks/**/*.ipynb", ["notebooks/a.ipynb", "notebooks/deep/er/c.ipynb",
+                              "notebooks/sub/b.ipynb"]),
+    ("notebooks/*.ipynb", ["notebooks/a.ipynb"]),  # '*' does not cross '/'
+    ("*.ipynb", ["top.ipynb"]),
+    ("**/*.ipynb", ["models/m.ipynb", "notebooks/a.ipynb", "notebooks/deep/er/c.ipynb",
+                    "notebooks/sub/b.ipynb", "top.ipynb"]),
+    ("models/**/*.ipynb, notebooks/sub/**", ["models/m.ipynb", "notebooks/sub/b.ipynb"]),
+    ("**/*.ipynb,!notebooks/deep/**", ["models/m.ipynb", "notebooks/a.ipynb",
+                                       "notebooks/sub/b.ipynb", "top.ipynb"]),
+    ("notebooks/**", ["notebooks/a.ipynb", "notebooks/deep/er/c.ipynb",
+                      "notebooks/sub/b.ipynb"]),  # only .ipynb files, even with a wide glob
+])
+def test_glob_configuration(tmp_path: Path, glob: str, expected: list[str]) -> None:
+    r = Repo(tmp_path / "g")
+    before = r.commit("root", {"README.md": "x\n"})
+    sha = r.commit("many", {name: name for name in [
+        "notebooks/a.ipynb", "notebooks/sub/b.ipynb", "notebooks/deep/er/c.ipynb",
+        "models/m.ipynb", "top.ipynb", "notebooks/readme.md"]})
+    assert run(r, before_sha=before, commit_sha=sha, notebooks_glob=glob).notebooks == expected
+
+
+def test_schedule_runs_exactly_the_scoring_notebook(repo: Repo) -> None:
+    before = repo.head()
+    repo.commit("[skip run] [run notebooks/train.ipynb]", {"notebooks/train.ipynb": "t2"})
+    d = run(repo, pipeline_source="schedule", before_sha=before,
+            scoring_notebook=" ./notebooks/sub/infer.ipynb ",
+            commit_message="[skip run] [run notebooks/train.ipynb] [run ../bad]")
+    assert (d.notebooks, d.skip, d.source) == (["notebooks/sub/infer.ipynb"], False, "schedule")
+    assert "SCORING_NOTEBOOK" in d.reason
+
+
+@pytest.mark.parametrize("value,fragment", [
+    ("", "SCORING_NOTEBOOK is not set"),
+    ("notebooks/missing.ipynb", "names no notebook"),
+    ("README.md", "must end in .ipynb"),
+    ("../x.ipynb", "outside the repository"),
+    ("/abs/x.ipynb", "relative to the repository root"),
+])
+def test_schedule_errors(repo: Repo, value: str, fragment: str) -> None:
+    with pytest.raises(UsageError, match="SCORING_NOTEBOOK") as info:
+        run(repo, pipeline_source="schedule", scoring_notebook=value)
+    assert fragment in str(info.value) and info.value.exit_code == 2
+
+
+@pytest.mark.parametrize("source", ["web", "api", "trigger", "pipeline", "parent_pipeline", ""])
+def test_other_sources_behave_like_push(repo: Repo, source: str) -> None:
+    before = repo.head()
+    sha = repo.commit("m", {"notebooks/train.ipynb": "t2"})
+    d = run(repo, pipeline_source=source, before_sha=before, commit_sha=sha)
+    assert d.notebooks == ["notebooks/train.ipynb"] and d.source == (source or "push")
+
+
+def test_bad_inputs(repo: Repo, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="not in the repository"):
+        run(repo, commit_sha="f" * 40)
+    with pytest.raises(UsageError, match="not a valid git revision"):
+        run(repo, commit_sha="HEAD\nHEAD")
+    with pytest.raises(UsageError, match="CI_DEFAULT_BRANCH '--all' is not a valid"):
+        run(repo, before_sha=ZERO_SHA, default_branch="--all")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(UsageError, match="git cat-file failed"):
+        detect(tmp_path / "plain", DetectContext())
+
+
+def test_from_env_reads_gitlab_variables() -> None:
+    ctx = DetectContext.from_env({
+        "CI_PIPELINE_SOURCE": "merge_request_event", "CI_COMMIT_MESSAGE": "[skip run]",
+        "CI_COMMIT_SHA": "abc", "CI_COMMIT_BEFORE_SHA": ZERO_SHA,
+        "CI_MERGE_REQUEST_DIFF_BASE_SHA": "def", "CI_DEFAULT_BRANCH": "trunk",
+        "SCORING_NOTEBOOK": "n.ipynb", "DS_NOTEBOOKS_GLOB": "nb/**/*.ipynb", "OTHER": "x"})
+    assert ctx == DetectContext("merge_request_event", "[skip run]", "abc", ZERO_SHA, "def",
+                                "trunk", "n.ipynb", "nb/**/*.ipynb")
+    assert DetectContext.from_env({"CI_COMMIT_SHA": "", "CI_DEFAULT_BRANCH": ""}) == (
+        DetectContext())
+
+
+def test_to_dict_is_json_ready(repo: Repo) -> None:
+    d = run(repo, before_sha=ZERO_SHA).to_dict()
+    assert d["count"] == 2 and d["notebooks"] == d["changed"]
+    assert set(d) >= {"notebooks", "skip", "reason", "source", "base_sha", "directives"}
