@@ -78,9 +78,9 @@ class Config:
         return value  # type: ignore[no-any-return]
 
 
-def metric_directions(data: Mapping[str, Any]) -> dict[str, str]:
+def metric_directions(data: Mapping[str, Any], source: str = "config") -> dict[str, str]:
     """``metrics: {name: {direction: lower|higher}}`` from a config; unlisted metrics are higher."""
-    cfg = Config(data)
+    cfg = Config(data, source)
     out: dict[str, str] = {}
     for name in cfg.get("metrics", dict, {}):
         out[str(name)] = cfg.get(f"metrics.{name}.direction", str, "higher",

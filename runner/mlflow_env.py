@@ -25,4 +25,6 @@ def mlflow_env(environ: Mapping[str, str], repo: Path | None = None) -> dict[str
             env["MLFLOW_TRACKING_TOKEN"] = token
         return env
     store = ((repo or Path.cwd()) / LOCAL_STORE).resolve()
-    return {"MLFLOW_TRACKING_URI": store.as_uri()}
+    # MLflow 3 keeps the file store only behind this switch; it is the fastest local option
+    # (sqlite costs seconds of migrations per new store) and needs no server.
+    return {"MLFLOW_TRACKING_URI": store.as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true"}

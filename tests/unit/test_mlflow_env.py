@@ -21,4 +21,5 @@ def test_job_token_alone_keeps_local_store(tmp_path: Path) -> None:
     env = {"CI_API_V4_URL": "https://gl.example/api/v4", "CI_PROJECT_ID": "42",
            "CI_JOB_TOKEN": "job-123456"}
     got = mlflow_env(env, tmp_path)
-    assert got == {"MLFLOW_TRACKING_URI": (tmp_path / ".ds-runner" / "mlruns").resolve().as_uri()}
+    assert got == {"MLFLOW_TRACKING_URI": (tmp_path / ".ds-runner" / "mlruns").resolve().as_uri(),
+                   "MLFLOW_ALLOW_FILE_STORE": "true"}
