@@ -1,0 +1,436 @@
+"""The one module that talks to GitLab: a small adapter over python-gitlab.
+
+Every python-gitlab or transport error leaves as :class:`runner.errors.GitLabError` with the
+message ``"<verb> <what>: <code> <message>"`` (never a token). Transient failures are retried by
+python-gitlab itself (429 obeying ``Retry-After``, 5xx, resets, timeouts) with a bounded number of
+retries; a response hook caps each ``Retry-After`` so the total wait stays bounded. With
+``dry_run`` every write is printed (method, path, JSON body) and not sent; reads still happen.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import quote
+
+import requests
+
+from runner.errors import GitLabError
+from runner.masking import Masker
+
+logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+DEFAULT_MAX_RETRIES = 8      # exponential backoff 0.1 s * 2**n: about 25 s in all
+DEFAULT_MAX_RETRY_AFTER = 30  # seconds; a larger Retry-After is capped to this
+DEFAULT_TIMEOUT = 30.0
+MAX_RETRIES_ENV = "DS_GITLAB_MAX_RETRIES"
+
+
+@dataclass(frozen=True)
+class Note:
+    id: int
+    body: str
+    system: bool
+    author_id: int | None
+
+
+@dataclass(frozen=True)
+class MergeRequest:
+    iid: int
+    target_branch: str
+    state: str
+    web_url: str
+
+
+@dataclass(frozen=True)
+class WikiPage:
+    slug: str
+    title: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Release:
+    tag_name: str
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class ReleaseLink:
+    id: int
+    name: str
+    url: str
+    link_type: str
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        raise GitLabError(f"{name} must be a whole number, got {raw!r}") from None
+
+
+def _message(e: Exception) -> str:
+    from gitlab.exceptions import GitlabError as PGError
+
+    if isinstance(e, PGError):
+        msg = e.error_message
+        if isinstance(msg, bytes):
+            msg = msg.decode("utf-8", "replace")
+        if not isinstance(msg, str):
+            msg = json.dumps(msg, sort_keys=True)
+        code = e.response_code
+        text = " ".join(re.sub(r"<[^>]*>", " ", str(msg)).split())[:300]  # nginx HTML pages
+        hint = ""
+        if code == 401:
+            hint = " (check that GITLAB_TOKEN is valid and not expired)"
+        elif code == 403:
+            hint = " (the token's user lacks permission, or this token type is not accepted)"
+        elif code == 429 or (code is not None and code >= 500):
+            hint = " (gave up after retries)"
+        return f"{code} {text}{hint}" if code else text
+    return f"{type(e).__name__}: {e} (gave up after retries)"
+
+
+def _translatable(e: Exception) -> bool:
+    from gitlab.exceptions import GitlabError as PGError
+
+    return isinstance(e, PGError | requests.RequestException)
+
+
+def _errors(verb: str, what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Translate python-gitlab and transport errors into GitLabError, once, in one place."""
+
+    def translate(e: Exception) -> GitLabError:
+        return GitLabError(f"{verb} {what}: {Masker.from_env().mask(_message(e))}")
+
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def gen(*args: P.args, **kwargs: P.kwargs) -> Any:
+                try:
+                    yield from fn(*args, **kwargs)
+                except Exception as e:
+                    if _translatable(e):
+                        raise translate(e) from e
+                    raise
+
+            return gen
+
+        @functools.wraps(fn)
+        def inner(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as e:
+                if _translatable(e):
+                    raise translate(e) from e
+                raise
+
+        return inner
+
+    return wrap
+
+
+def _code(e: Exception) -> int | None:
+    return getattr(e, "response_code", None)
+
+
+class _RetryAfterCap:
+    """A requests response hook: make the wait python-gitlab will sleep finite and bounded
+    (``Retry-After`` as seconds or HTTP date, else ``RateLimit-Reset``; at most ``cap``)."""
+
+    def __init__(self, cap: float) -> None:
+        self.cap = cap
+        self.last: float | None = None   # the last (capped) wait a 429/5xx asked for
+
+    def __call__(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.status_code != 429 and response.status_code < 500:
+            return
+        wait: float | None = None
+        raw = response.headers.get("Retry-After")
+        if raw is not None:
+            try:
+                wait = float(raw)
+            except ValueError:
+                try:
+                    wait = parsedate_to_datetime(raw).timestamp() - time.time()
+                except (TypeError, ValueError):
+                    wait = None
+        elif response.headers.get("RateLimit-Reset"):
+            try:
+                wait = float(response.headers["RateLimit-Reset"]) - time.time()
+            except ValueError:
+                wait = None
+        self.last = None
+        if wait is not None:
+            self.last = float(min(max(math.ceil(wait), 0), self.cap))
+            response.headers["Retry-After"] = str(int(self.last))
+        elif raw is not None:
+            del response.headers["Retry-After"]
+
+
+class GitLabClient:
+    """What ds-runner needs from one GitLab project."""
+
+    def __init__(self, url: str, project: str | int, *, private_token: str | None = None,
+                 job_token: str | None = None, dry_run: bool = False,
+                 echo: Callable[[str], None] = print, max_retries: int | None = None,
+                 max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
+        import gitlab
+
+        if not url:
+            raise GitLabError("no GitLab URL: set CI_SERVER_URL or pass --server-url")
+        if not project:
+            raise GitLabError("no GitLab project: set CI_PROJECT_ID or pass --project")
+        session = requests.Session()
+        self._retry_after = _RetryAfterCap(max_retry_after)
+        session.hooks["response"].append(self._retry_after)
+        self.gl = gitlab.Gitlab(url=url, private_token=private_token or None,
+                                job_token=None if private_token else job_token or None,
+                                retry_transient_errors=True, timeout=timeout, session=session)
+        self.project_ref = project
+        self.project = self.gl.projects.get(project, lazy=True)
+        self.dry_run = dry_run
+        self.echo = echo
+        if max_retries is None:
+            max_retries = _env_int(MAX_RETRIES_ENV, DEFAULT_MAX_RETRIES)
+        self.retry: dict[str, Any] = {"max_retries": max_retries, "obey_rate_limit": True,
+                                      "retry_transient_errors": True}
+        self._masker = Masker.from_env([t for t in (private_token, job_token) if t])
+        self._path = f"/projects/{quote(str(project), safe='')}"
+
+    def _dry(self, method: str, path: str, body: dict[str, Any] | None = None) -> None:
+        text = f"[dry-run] {method} {self._path}{path}"
+        if body is not None:
+            text += "\n" + json.dumps(body, indent=2, ensure_ascii=False)
+        self.echo(self._masker.mask(text))
+
+    # -- users and merge requests ---------------------------------------------------------
+    @_errors("get", "current user")
+    def current_user_id(self) -> int:
+        data = self.gl.http_get("/user", **self.retry)
+        assert isinstance(data, dict)
+        return int(data["id"])
+
+    @_errors("get", "merge request")
+    def merge_request(self, iid: int) -> MergeRequest:
+        mr = self.project.mergerequests.get(iid, **self.retry)
+        return MergeRequest(int(mr.iid), str(mr.target_branch), str(mr.state), str(mr.web_url))
+
+    @_errors("list", "merge requests of the commit")
+    def open_merge_requests_for_commit(self, sha: str) -> list[MergeRequest]:
+        from gitlab.exceptions import GitlabError as PGError
+
+        commit = self.project.commits.get(sha, lazy=True)
+        try:
+            found = list(commit.merge_requests(iterator=True, **self.retry))
+        except PGError as e:
+            if _code(e) == 404:      # a commit GitLab does not know has no merge request
+                return []
+            raise
+        return [MergeRequest(int(m["iid"]), str(m["target_branch"]), str(m["state"]),
+                             str(m.get("web_url", ""))) for m in found if m["state"] == "opened"]
+
+    @_errors("list", "merge request notes")
+    def mr_notes(self, iid: int) -> Iterator[Note]:
+        """Every note, following ``Link: rel=next`` (pages may be short), newest first."""
+        mr = self.project.mergerequests.get(iid, lazy=True)
+        for n in mr.notes.list(iterator=True, per_page=100, **self.retry):
+            author = getattr(n, "author", None) or {}
+            yield Note(int(n.id), str(n.body or ""), bool(getattr(n, "system", False)),
+                       author.get("id"))
+
+    @_errors("create", "merge request note")
+    def create_mr_note(self, iid: int, body: str) -> int | None:
+        if self.dry_run:
+            self._dry("POST", f"/merge_requests/{iid}/notes", {"body": body})
+            return None
+        mr = self.project.mergerequests.get(iid, lazy=True)
+        return int(mr.notes.create({"body": body}, **self.retry).id)
+
+    @_errors("update", "merge request note")
+    def update_mr_note(self, iid: int, note_id: int, body: str) -> None:
+        if self.dry_run:
+            self._dry("PUT", f"/merge_requests/{iid}/notes/{note_id}", {"body": body})
+            return
+        mr = self.project.mergerequests.get(iid, lazy=True)
+        mr.notes.update(note_id, {"body": body}, **self.retry)
+
+    @_errors("upload", "file")
+    def upload(self, filename: str, data: bytes) -> str:
+        """Upload through the project uploads API; returns the relative ``/uploads/...`` URL."""
+        if self.dry_run:
+            self.echo(self._masker.mask(f"[dry-run] POST {self._path}/uploads "
+                                        f"(multipart file={filename}, {len(data)} bytes)"))
+            return f"/uploads/dry-run/{filename}"
+        # python-gitlab sends multipart bodies as a one-shot stream, so its own retries would
+        # resend an empty body; retry here with a fresh request each time, same policy.
+        from gitlab.exceptions import GitlabError as PGError
+
+        attempt = 0
+        while True:
+            try:
+                result = self.project.upload(filename, filedata=data, max_retries=0,
+                                             obey_rate_limit=False,
+                                             retry_transient_errors=False)
+                return str(result["url"])
+            except (PGError, requests.ConnectionError, requests.Timeout) as e:
+                code = _code(e)
+                transient = code is None or code == 429 or code >= 500
+                if not transient or attempt >= self.retry["max_retries"]:
+                    raise
+                wait = 0.1 * 2**attempt
+                if code == 429 and self._retry_after.last is not None:
+                    wait = self._retry_after.last
+                attempt += 1
+                logger.info("upload of %s failed (%s); retry %d in %.1f s", filename,
+                            code or type(e).__name__, attempt, wait)
+                time.sleep(wait)
+
+    # -- wiki -------------------------------------------------------------------------------
+    @_errors("get", "wiki page")
+    def wiki_get(self, slug: str) -> WikiPage | None:
+        from gitlab.exceptions import GitlabGetError
+
+        try:
+            page = self.project.wikis.get(slug, **self.retry)
+        except GitlabGetError as e:
+            if _code(e) == 404:
+                return None
+            raise
+        return WikiPage(str(page.slug), str(page.title), str(page.content or ""))
+
+    @_errors("list", "wiki pages")
+    def wiki_list(self) -> list[WikiPage]:
+        pages = self.project.wikis.list(get_all=True, **self.retry)
+        return [WikiPage(str(p.slug), str(p.title), "") for p in pages]
+
+    @_errors("create", "wiki page")
+    def wiki_create(self, title: str, content: str) -> bool:
+        """Create a page; False when it already exists (GitLab answers 400 for a duplicate)."""
+        from gitlab.exceptions import GitlabCreateError
+
+        body = {"title": title, "content": content, "format": "markdown"}
+        if self.dry_run:
+            self._dry("POST", "/wikis", body)
+            return True
+        try:
+            self.project.wikis.create(body, **self.retry)
+        except GitlabCreateError as e:
+            if _code(e) == 400 and "exists" in _message(e).lower():
+                return False
+            raise
+        return True
+
+    @_errors("update", "wiki page")
+    def wiki_update(self, slug: str, content: str) -> None:
+        if self.dry_run:
+            self._dry("PUT", f"/wikis/{quote(slug, safe='')}", {"content": content})
+            return
+        self.project.wikis.update(slug, {"content": content}, **self.retry)
+
+    # -- releases, tags, artifacts ------------------------------------------------------------
+    @_errors("get", "release")
+    def release_get(self, tag: str) -> Release | None:
+        from gitlab.exceptions import GitlabGetError
+
+        try:
+            rel = self.project.releases.get(tag, **self.retry)
+        except GitlabGetError as e:
+            if _code(e) == 404:
+                return None
+            raise
+        return Release(str(rel.tag_name), str(rel.name or ""), str(rel.description or ""))
+
+    @_errors("list", "releases")
+    def releases(self) -> Iterator[Release]:
+        """Releases newest first (GitLab's default: released_at, desc)."""
+        for rel in self.project.releases.list(iterator=True, **self.retry):
+            yield Release(str(rel.tag_name), str(rel.name or ""), str(rel.description or ""))
+
+    @_errors("create", "release")
+    def release_create(self, tag: str, name: str, description: str, ref: str | None,
+                       links: list[dict[str, str]]) -> bool:
+        """Create a release; False when it already exists (GitLab answers 409)."""
+        from gitlab.exceptions import GitlabCreateError
+
+        body: dict[str, Any] = {"tag_name": tag, "name": name, "description": description}
+        if ref:
+            body["ref"] = ref
+        if links:
+            body["assets"] = {"links": links}
+        if self.dry_run:
+            self._dry("POST", "/releases", body)
+            return True
+        try:
+            self.project.releases.create(body, **self.retry)
+        except GitlabCreateError as e:
+            if _code(e) == 409:
+                return False
+            raise
+        return True
+
+    @_errors("update", "release")
+    def release_update(self, tag: str, name: str, description: str) -> None:
+        body = {"name": name, "description": description}
+        if self.dry_run:
+            self._dry("PUT", f"/releases/{quote(tag, safe='')}", body)
+            return
+        self.project.releases.update(tag, body, **self.retry)
+
+    @_errors("list", "release links")
+    def release_links(self, tag: str) -> list[ReleaseLink]:
+        rel = self.project.releases.get(tag, lazy=True)
+        return [ReleaseLink(int(ln.id), str(ln.name), str(ln.url),
+                            str(getattr(ln, "link_type", "other")))
+                for ln in rel.links.list(get_all=True, **self.retry)]
+
+    @_errors("create", "release link")
+    def release_link_create(self, tag: str, link: dict[str, str]) -> None:
+        if self.dry_run:
+            self._dry("POST", f"/releases/{quote(tag, safe='')}/assets/links", link)
+            return
+        self.project.releases.get(tag, lazy=True).links.create(link, **self.retry)
+
+    @_errors("update", "release link")
+    def release_link_update(self, tag: str, link_id: int, link: dict[str, str]) -> None:
+        if self.dry_run:
+            self._dry("PUT", f"/releases/{quote(tag, safe='')}/assets/links/{link_id}", link)
+            return
+        self.project.releases.get(tag, lazy=True).links.update(link_id, link, **self.retry)
+
+    @_errors("list", "tags")
+    def tag_exists(self, name: str) -> bool:
+        """Through the tag list (the job token may list tags but not get one)."""
+        tags = self.project.tags.list(search=f"^{name}$", iterator=True, **self.retry)
+        return any(t.name == name for t in tags)
+
+    @_errors("download", "job artifact")
+    def artifact_file(self, ref: str, path: str, job: str) -> bytes | None:
+        """One file of the latest successful ``job`` on ``ref``; None when there is none."""
+        from gitlab.exceptions import GitlabGetError
+
+        try:
+            data = self.project.artifacts.raw(ref, path, job, **self.retry)
+        except GitlabGetError as e:
+            if _code(e) == 404:
+                return None
+            raise
+        return bytes(data)

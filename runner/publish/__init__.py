@@ -1,0 +1,1 @@
+"""Publishing ``ds-runner execute`` results to GitLab: the MR comment, the wiki, releases."""

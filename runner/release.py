@@ -1,0 +1,90 @@
+"""The release description: a model card with a machine-readable metrics block.
+
+The fenced ``json`` block after ``METRICS_MARKER`` is what the next release reads back as its
+production baseline (:func:`parse_release_metrics`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runner.masking import Masker
+from runner.render import (
+    NotebookReport,
+    cell,
+    failure_block,
+    gate_table,
+    link,
+    metrics_table,
+    short_sha,
+    status_badge,
+)
+
+MARKER = "<!-- ds-pipeline:release -->"
+METRICS_MARKER = "<!-- ds-pipeline:release-metrics -->"
+_BLOCK = re.compile(re.escape(METRICS_MARKER) + r"\s*```json\s*\n(.*?)\n```", re.S)
+
+
+@dataclass
+class ReleaseInfo:
+    tag: str
+    commit_sha: str = ""
+    commit_url: str = ""
+    pipeline_url: str = ""
+    image: str = ""
+    baseline_tag: str = ""        # the production release compared with ("" = none yet)
+    forced: bool = False          # gates failed and --force was given
+
+
+def metrics_document(reports: Sequence[NotebookReport], info: ReleaseInfo) -> dict[str, Any]:
+    return {"schema": 1, "tag": info.tag, "commit": info.commit_sha,
+            "notebooks": {r.notebook: {"status": r.result.status,
+                                       "metrics": dict(r.result.metrics)} for r in reports}}
+
+
+def parse_release_metrics(description: str) -> dict[str, dict[str, float]] | None:
+    """``{notebook: metrics}`` from a release description; None when it has no block."""
+    match = _BLOCK.search(description or "")
+    if not match:
+        return None
+    try:
+        data = json.loads(match.group(1))
+        notebooks = data["notebooks"]
+        return {str(nb): {str(k): float(v) for k, v in entry.get("metrics", {}).items()}
+                for nb, entry in notebooks.items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def render_release_notes(reports: Sequence[NotebookReport], info: ReleaseInfo,
+                         masker: Masker | None = None) -> str:
+    baseline = info.baseline_tag or "production"
+    lines = [MARKER, f"## Model card: {info.tag}", ""]
+    if info.forced:
+        lines += ["> ⚠️ **Forced release.** Validation gates failed and the release was made "
+                  "with `ds-runner release --force`; see the gate tables below.", ""]
+    facts = [("Commit", link(f"`{short_sha(info.commit_sha)}`", info.commit_url)
+              if info.commit_sha else "—"),
+             ("Container image", f"`{info.image}`" if info.image else "—"),
+             ("Pipeline", link("pipeline", info.pipeline_url) if info.pipeline_url else "—"),
+             ("Compared with", f"production release `{info.baseline_tag}`"
+              if info.baseline_tag else "no earlier production release (no baseline yet)")]
+    lines += [f"- **{k}:** {v}" for k, v in facts]
+    for rep in reports:
+        res = rep.result
+        lines += ["", f"### {status_badge(res.status)} — `{cell(res.notebook)}`", ""]
+        mlflow = res.info.get("mlflow_run_url", "")
+        if mlflow:
+            lines += [f"MLflow run: {link(mlflow, mlflow)}", ""]
+        failure = failure_block(res)
+        if failure:
+            lines += [failure, ""]
+        lines += ["#### Metrics", "", metrics_table(rep, [(baseline, rep.production)]), "",
+                  "#### Validation gates", "", gate_table(rep.gates)]
+    doc = json.dumps(metrics_document(reports, info), indent=2, sort_keys=True)
+    lines += ["", "### Metrics (machine-readable)", "", METRICS_MARKER, "```json", doc, "```", ""]
+    return (masker or Masker.from_env()).mask("\n".join(lines))

@@ -1,0 +1,187 @@
+"""Markdown building blocks shared by the MR comment, the wiki pages and the release notes.
+
+Pure functions over :class:`NotebookReport` (one notebook's result plus what it is compared
+with) and :class:`RunContext` (where the run happened). Nothing here talks to GitLab.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from runner.gates import GateResult
+from runner.metrics import RunResult
+
+STATUS_ICONS = {"success": "✅", "failed": "❌", "timeout": "⏱️", "kernel_died": "💀",
+                "error": "⚠️"}
+NO_BASELINE = "no baseline yet"
+MAX_ERROR_CHARS = 4000
+# metrics.json "artifacts" keys (runner/execute.py) -> link text; some are not worth a link.
+ARTIFACT_LABELS = {"notebook": "executed notebook", "html": "executed notebook (HTML)"}
+HIDDEN_ARTIFACTS = {"metrics_report"}
+
+
+@dataclass
+class RunContext:
+    """Where a run happened; empty strings mean "unknown" (links are then left out)."""
+
+    pipeline_id: str = ""
+    pipeline_url: str = ""
+    job_url: str = ""
+    commit_sha: str = ""
+    commit_url: str = ""
+    time: str = ""                      # ISO 8601 UTC, e.g. 2026-11-22T16:00:00Z
+    target_label: str = ""              # e.g. "main"; column header of the target baseline
+    target_note: str = "latest successful run"
+    production_label: str = ""          # e.g. "v0.9.0"; "" when there is no production release
+
+
+@dataclass
+class NotebookReport:
+    """One notebook's run and its baselines (``None``: no baseline yet)."""
+
+    result: RunResult
+    target: Mapping[str, float] | None = None
+    production: Mapping[str, float] | None = None
+    directions: Mapping[str, str] = field(default_factory=dict)
+    gates: list[GateResult] = field(default_factory=list)
+    figure_urls: dict[str, str] = field(default_factory=dict)     # name -> URL
+    artifact_urls: dict[str, str] = field(default_factory=dict)   # name -> URL
+
+    @property
+    def notebook(self) -> str:
+        return self.result.notebook
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.6g}"
+
+
+def short_sha(sha: str) -> str:
+    return sha[:8]
+
+
+def cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: one line, pipes escaped."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def link(text: str, url: str) -> str:
+    return f"[{text}]({url})" if url else text
+
+
+def status_badge(status: str) -> str:
+    return f"{STATUS_ICONS.get(status, '❔')} {status}"
+
+
+def delta(value: float | None, base: float | None, direction: str) -> str:
+    """``▲ +0.012 (+1.3%) 🟢 better``: the arrow is the change, the dot whether it is good."""
+    if value is None or base is None:
+        return "—"
+    diff = value - base
+    if diff == 0:
+        return "= 0"
+    arrow = "▲" if diff > 0 else "▼"
+    good = (diff > 0) == (direction != "lower")
+    rel = f" ({diff / abs(base):+.1%})" if base else ""
+    return f"{arrow} {diff:+.4g}{rel} {'🟢 better' if good else '🔴 worse'}"
+
+
+def metrics_table(rep: NotebookReport,
+                  columns: Sequence[tuple[str, Mapping[str, float] | None]]) -> str:
+    """Value per metric plus, per baseline column, its value and the direction-aware delta."""
+    metrics = rep.result.metrics
+    names = list(metrics) + sorted(
+        {n for _, base in columns for n in (base or {})} - set(metrics))
+    if not names:
+        return "_No metrics recorded._"
+    head = "| Metric | Value |" + "".join(f" {cell(t)} | Δ vs {cell(t)} |" for t, _ in columns)
+    lines = [head, "|---|---:|" + "---:|---|" * len(columns)]
+    for name in names:
+        value = metrics.get(name)
+        direction = rep.directions.get(name, "higher")
+        arrow = "↓" if direction == "lower" else "↑"
+        row = [f"`{cell(name)}` {arrow}", fmt(value) if value is not None else "not recorded"]
+        for _, base in columns:
+            if base is None:
+                row += [NO_BASELINE, "—"]
+            else:
+                row += [fmt(base.get(name)), delta(value, base.get(name), direction)]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def gate_table(rows: Sequence[GateResult]) -> str:
+    if not rows:
+        return "_No validation gates configured._"
+    failed = sum(not r.passed for r in rows)
+    head = ("All validation gates passed." if not failed
+            else f"**{failed} of {len(rows)} validation gates failed.**")
+    lines = [head, "", "| Gate | Metric | Value | Limit | Result | Detail |",
+             "|---|---|---:|---:|---|---|"]
+    for r in rows:
+        value = "—" if r.gate == "run_status" else "missing" if r.value is None else fmt(r.value)
+        limit = "—" if r.limit is None else fmt(r.limit)
+        result = "✅ pass" if r.passed else "❌ fail"
+        lines.append(f"| {r.gate} | `{cell(r.metric)}` | {value} | {limit} | {result} | "
+                     f"{cell(r.detail)} |")
+    return "\n".join(lines)
+
+
+def fence(text: str, lang: str = "") -> str:
+    """A fenced block that cannot be closed early by backticks inside ``text``."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{lang}\n{text}\n{ticks}"
+
+
+def failure_block(result: RunResult) -> str:
+    """Collapsed failing cell and exception; "" for a successful run."""
+    if result.ok:
+        return ""
+    err = result.error
+    if err is None:
+        return f"The run ended with status **{result.status}** (no cell error recorded)."
+    where = f"cell {err.cell_index}" if err.cell_index is not None else "an unknown cell"
+    evalue = err.evalue if len(err.evalue) <= MAX_ERROR_CHARS else (
+        err.evalue[:MAX_ERROR_CHARS] + " … (truncated)")
+    return (f"<details><summary>Failed in {where}: <code>{cell(err.ename)}</code></summary>\n\n"
+            f"{fence(f'{err.ename}: {evalue}')}\n\n</details>")
+
+
+def run_links(rep: NotebookReport, ctx: RunContext) -> str:
+    parts = []
+    job_url = job_url_of(rep.result, ctx)
+    if job_url:
+        parts.append(link("job", job_url))
+    order = list(ARTIFACT_LABELS)
+    for name, url in sorted(rep.artifact_urls.items(), key=lambda kv: (
+            order.index(kv[0]) if kv[0] in order else len(order), kv[0])):
+        if name not in HIDDEN_ARTIFACTS:
+            parts.append(link(ARTIFACT_LABELS.get(name, name.replace("_", " ")), url))
+    mlflow = rep.result.info.get("mlflow_run_url", "")
+    if mlflow:
+        parts.append(link("MLflow run", mlflow))
+    return " · ".join(parts)
+
+
+def job_url_of(result: RunResult, ctx: RunContext) -> str:
+    """The job that ran the notebook: ``info.job_url`` when the run recorded it, else the
+    current job (``CI_JOB_URL``)."""
+    return result.info.get("job_url") or ctx.job_url
+
+
+def figures(rep: NotebookReport) -> str:
+    return "\n".join(f"![{cell(name)}]({url})" for name, url in rep.figure_urls.items())
+
+
+def metrics_inline(metrics: Mapping[str, float], limit: int = 12) -> str:
+    items = [f"{name} {fmt(value)}" for name, value in list(metrics.items())[:limit]]
+    if len(metrics) > limit:
+        items.append(f"… +{len(metrics) - limit}")
+    return cell(", ".join(items)) or "—"

@@ -1,0 +1,134 @@
+"""``ds-runner release`` against the GitLab emulator, through the real python-gitlab client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runner.release import parse_release_metrics
+from tests.gitlab_emulator import GitLabEmulator
+from tests.publish_helpers import SHA, Scene, make_scene, release_description
+from tests.report_helpers import make_result
+
+pytestmark = pytest.mark.integration
+IMAGE = "registry.example.com/group/ds-example:v1.0.0"
+
+
+@pytest.fixture
+def scene(gitlab: GitLabEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+          capsys: pytest.CaptureFixture[str]) -> Scene:
+    s = make_scene(gitlab, tmp_path, monkeypatch, capsys, mr=False)
+    s.pipeline(500, CI_COMMIT_TAG="v1.0.0", DS_IMAGE=IMAGE)
+    s.write()
+    return s
+
+
+def test_release_on_production_tag_is_created(scene: Scene) -> None:
+    code, out = scene.run("release")
+    assert code == 0, out
+    rel = scene.emu.release(scene.project_id, "v1.0.0")
+    assert rel is not None and rel.sha == SHA
+    assert "## Model card: v1.0.0" in rel.description and f"`{IMAGE}`" in rel.description
+    assert "[MLflow run]" not in rel.description and "http://mlflow.example/" in rel.description
+    assert parse_release_metrics(rel.description) == {
+        "notebooks/train.ipynb": {"auc": 0.97, "logloss": 0.21}}
+    links = {ln.name: ln for ln in rel.links}
+    assert set(links) == {"Model file xgb_model.json", f"Container image {IMAGE}"}
+    assert links["Model file xgb_model.json"].url == (
+        f"{scene.emu.url}/group/ds-example/-/jobs/artifacts/v1.0.0/raw/"
+        ".ds-runner/notebooks/train/xgb_model.json?job=execute-notebook")
+    assert "PASS  min" in out and "created release v1.0.0" in out
+
+
+def test_rerun_updates_and_does_not_double(scene: Scene) -> None:
+    assert scene.run("release")[0] == 0
+    scene.write(make_result(metrics={"auc": 0.99, "logloss": 0.2}))
+    scene.monkeypatch.setenv("DS_IMAGE", IMAGE + "-rebuilt")
+    code, out = scene.run("release")
+    assert code == 0, out
+    assert "updated existing release v1.0.0" in out
+    [rel] = scene.emu.releases(scene.project_id)
+    assert parse_release_metrics(rel.description) == {
+        "notebooks/train.ipynb": {"auc": 0.99, "logloss": 0.2}}
+    assert sorted(ln.name for ln in rel.links) == [    # the image link replaced, not doubled
+        f"Container image {IMAGE}-rebuilt", "Model file xgb_model.json"]
+    assert scene.run("release")[0] == 0
+    assert len(scene.emu.releases(scene.project_id)[0].links) == 2
+
+
+def test_dev_tag_makes_nothing(scene: Scene) -> None:
+    scene.monkeypatch.setenv("CI_COMMIT_TAG", "dev-1.0.0")
+    code, out = scene.run("release")
+    assert code == 0
+    assert "tag dev-1.0.0 does not match the production tag pattern" in out
+    assert scene.emu.requests == [] and scene.emu.releases(scene.project_id) == []
+
+
+def test_no_tag_makes_nothing(scene: Scene) -> None:
+    scene.monkeypatch.delenv("CI_COMMIT_TAG")
+    code, out = scene.run("release")
+    assert code == 0 and "not a tag pipeline" in out and scene.emu.requests == []
+
+
+def test_gate_failure_makes_nothing_and_exits_7(scene: Scene) -> None:
+    scene.write(make_result(metrics={"auc": 0.9, "logloss": 0.5}))
+    code, out = scene.run("release")
+    assert code == 7
+    assert "FAIL  min           auc" in out and "value=0.9 " in out and "limit=0.95" in out
+    assert "FAIL  max           logloss" in out and "PASS  no_regression" in out
+    assert "2 validation gate(s) failed for v1.0.0: no release created" in out
+    assert scene.emu.releases(scene.project_id) == [] and scene.writes() == []
+
+
+def test_no_regression_against_v0_9_0(scene: Scene) -> None:
+    scene.emu.add_release(scene.project_id, "v0.9.0", ref=SHA,
+                          description=release_description("v0.9.0", {"auc": 0.99}))
+    code, out = scene.run("release")
+    assert code == 7
+    assert "FAIL  no_regression auc" in out and "vs production 0.99" in out
+    assert scene.emu.release(scene.project_id, "v1.0.0") is None
+    scene.emu.add_release(scene.project_id, "v0.9.1", ref=SHA,
+                          description=release_description("v0.9.1", {"auc": 0.975}))
+    code, out = scene.run("release")
+    assert code == 0, out
+    rel = scene.emu.release(scene.project_id, "v1.0.0")
+    assert rel is not None and "production release `v0.9.1`" in rel.description
+
+
+def test_force_releases_and_says_so(scene: Scene) -> None:
+    scene.write(make_result(metrics={"auc": 0.5, "logloss": 0.1}))
+    code, out = scene.run("release", "--force")
+    assert code == 0, out
+    assert "releasing v1.0.0 anyway (--force)" in out
+    rel = scene.emu.release(scene.project_id, "v1.0.0")
+    assert rel is not None and "**Forced release.**" in rel.description
+
+
+def test_job_token_is_enough_for_releases(scene: Scene) -> None:
+    job = scene.emu.add_job(scene.project_id, ref="v1.0.0", name="release", status="running",
+                            sha=SHA, user="ds-bot")
+    scene.monkeypatch.delenv("GITLAB_TOKEN")
+    scene.monkeypatch.setenv("CI_JOB_TOKEN", scene.emu.job_token(job))
+    code, out = scene.run("release")
+    assert code == 0, out
+    assert scene.emu.release(scene.project_id, "v1.0.0") is not None
+    assert {r.auth for r in scene.emu.requests} == {"job_token"}
+
+
+def test_dry_run_sends_nothing(scene: Scene) -> None:
+    code, out = scene.run("release", "--dry-run")
+    assert code == 0, out
+    assert scene.writes() == [] and scene.emu.releases(scene.project_id) == []
+    assert '[dry-run] POST /projects/1/releases\n{\n  "tag_name": "v1.0.0"' in out
+    assert f'"ref": "{SHA}"' in out
+
+
+def test_429_and_502_storms_are_survived(scene: Scene) -> None:
+    f429 = scene.emu.faults.add(r"/releases$", method="POST", status=429, retry_after=1,
+                                times=2)
+    f502 = scene.emu.faults.add(r"/releases$", method="GET", status=502, times=3)
+    code, out = scene.run("release")
+    assert code == 0, out
+    assert (f429.hits, f502.hits) == (2, 3)
+    assert len(scene.emu.releases(scene.project_id)) == 1
