@@ -1,0 +1,125 @@
+"""``ds-runner execute``: run notebooks with papermill as a CI job should.
+
+See docs/commands/execute.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from runner import log
+from runner.errors import UsageError
+from runner.metrics import RunResult
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _secret_values(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    values = {}
+    for name, variable in pairs:
+        if variable not in os.environ:
+            raise UsageError(f"--secret-parameter {name} {variable}: "
+                             f"variable {variable} is not set")
+        values[name] = os.environ[variable]
+        log.masker().add([values[name]])
+    return values
+
+
+@click.command("execute")
+@click.argument("notebooks", nargs=-1)
+@click.option("-p", "--parameter", "parameters", nargs=2, multiple=True, metavar="NAME VALUE",
+              help="Set a parameter declared in the notebook's parameters cell; the value is "
+                   "coerced to the type of its default. Repeatable.")
+@click.option("--secret-parameter", "secret_parameters", nargs=2, multiple=True,
+              metavar="NAME ENVVAR",
+              help="Set parameter NAME from environment variable ENVVAR; its value is masked "
+                   "in every output. Repeatable.")
+@click.option("--config", "config_path", envvar="DS_CONFIG", metavar="PATH",
+              help="Config file given to the notebook as config_path (relative to --repo). "
+                   "Default: the notebook's metadata ds_runner.config, else "
+                   "inference_config.yaml for inference/scoring notebooks, else "
+                   "training_config.yaml. Env: DS_CONFIG.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path(".ds-runner"), envvar="DS_OUTPUT_DIR", show_default=True,
+              help="Where outputs go, one folder per notebook (relative to --repo). "
+                   "Env: DS_OUTPUT_DIR.")
+@click.option("--repo", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              default=Path("."), envvar="CI_PROJECT_DIR", show_default=True,
+              help="Repository root: notebook paths are relative to it and kernels run in it. "
+                   "Env: CI_PROJECT_DIR.")
+@click.option("--timeout", type=float, envvar="DS_NOTEBOOK_TIMEOUT",
+              help="Seconds for the whole notebook, kernel start included (exit 3 when "
+                   "exceeded). Env: DS_NOTEBOOK_TIMEOUT.")
+@click.option("--cell-timeout", type=float, envvar="DS_CELL_TIMEOUT",
+              help="Seconds for any one cell (exit 3 when exceeded). Env: DS_CELL_TIMEOUT.")
+@click.option("--kernel", "kernel_name", envvar="DS_KERNEL", metavar="NAME",
+              help="Kernel to use instead of the notebook's own. Env: DS_KERNEL.")
+@click.option("--html/--no-html", default=True, show_default=True, envvar="DS_HTML",
+              help="Also write an HTML rendering of the executed notebook. Env: DS_HTML "
+                   "(true/false).")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a per-cell progress bar (default: when stderr is a terminal).")
+@click.option("--from-detect", "from_detect", metavar="FILE",
+              help="Run the notebooks listed in `ds-runner detect --json` output (`-` for "
+                   "stdin) one after another.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON object per notebook on stdout: the metrics.json fields "
+                   "plus exit_code and output_notebook.")
+def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
+            secret_parameters: tuple[tuple[str, str], ...], config_path: str | None,
+            output_dir: Path, repo: Path, timeout: float | None, cell_timeout: float | None,
+            kernel_name: str | None, html: bool, progress: bool | None, from_detect: str | None,
+            as_json: bool) -> int:
+    """Run NOTEBOOK(s) with papermill, in order, continuing after failures.
+
+    Exit status: 0 all succeeded; 1 a cell raised; 2 usage, parameter or config error (nothing
+    ran); 3 timeout; 4 kernel died. With several notebooks, the most severe: 4 > 3 > 1.
+    """
+    from runner.execute import (
+        describe,
+        execute_sequence,
+        exit_code_for,
+        notebook_output_dir,
+        overall_exit_code,
+        read_detect_file,
+    )
+
+    selected = list(notebooks)
+    if from_detect is not None:
+        if selected:
+            raise UsageError("give NOTEBOOK paths or --from-detect, not both")
+        selected, skip, reason = read_detect_file(from_detect)
+        if skip or not selected:
+            click.echo(f"ds-runner: nothing to run ({reason or 'no notebooks'})", err=True)
+            return 0
+    if not selected:
+        raise UsageError("no notebook given: name NOTEBOOK paths or use --from-detect FILE")
+
+    def report(result: RunResult) -> None:
+        out = (output_dir if output_dir.is_absolute() else repo / output_dir).resolve()
+        notebook_file = notebook_output_dir(out, result.notebook) / result.artifacts["notebook"]
+        line = f"ds-runner: {result.notebook}: {describe(result)} -> {_relative(notebook_file)}"
+        click.echo(log.masker().mask(line), err=True)
+        if as_json:
+            data: dict[str, Any] = {**result.to_dict(), "exit_code": exit_code_for(result),
+                                    "output_notebook": _relative(notebook_file)}
+            click.echo(json.dumps(data, sort_keys=True))
+
+    results = execute_sequence(
+        selected, on_result=report, repo=repo, output_dir=output_dir,
+        parameters=dict(parameters), secret_parameters=_secret_values(secret_parameters),
+        config_path=config_path, timeout=timeout, cell_timeout=cell_timeout,
+        kernel_name=kernel_name, html=html,
+        progress=sys.stderr.isatty() if progress is None else progress)
+    return overall_exit_code(results)

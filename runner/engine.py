@@ -1,0 +1,160 @@
+"""One notebook on one kernel: papermill's execution manager and notebook client, composed the way
+``papermill.execute_notebook`` composes them, with four changes:
+
+- every save goes through ``writer`` (ds-runner masks secrets there), never papermill's own I/O;
+- a whole-notebook deadline besides the per-cell timeout (nbclient's ``timeout_func``);
+- the kernel gets its own environment and working directory instead of our process's;
+- the kernel is shut down immediately once the cells are done: a graceful shutdown sometimes
+  stalls for seconds and buys nothing after the last cell.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.metrics import CellError
+
+logger = logging.getLogger(__name__)
+
+ERROR_TAG = "papermill-error-cell-tag"  # papermill drops these cells when a notebook is re-run
+STARTUP_TIMEOUT = 60.0
+
+
+@dataclass
+class Outcome:
+    status: str  # success | failed | timeout | kernel_died
+    error: CellError | None = None
+    message: str = ""
+
+
+class DebugOnly(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A library's log demoted to DEBUG, e.g. nbclient's: ds-runner reports timeouts and dead
+    kernels itself, in one line."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        super().log(min(level, logging.DEBUG), msg, *args, **kwargs)
+
+
+class _Limits:
+    """Per-cell and whole-notebook time limits, expressed as nbclient's per-cell timeout."""
+
+    def __init__(self, timeout: float | None, cell_timeout: float | None) -> None:
+        self.timeout, self.cell_timeout = timeout or None, cell_timeout or None
+        self.deadline = time.monotonic() + self.timeout if self.timeout else None
+        self.binding = "cell"
+
+    def for_cell(self, cell: Any) -> float | None:
+        limit, self.binding = self.cell_timeout, "cell"
+        if self.deadline is not None:
+            remaining = max(self.deadline - time.monotonic(), 0.05)  # 0 would mean "no limit"
+            if limit is None or remaining < limit:
+                limit, self.binding = remaining, "notebook"
+        return limit
+
+    def describe(self, error: Exception) -> str:
+        if self.binding == "notebook" and self.timeout:
+            return f"the notebook ran past its timeout of {self.timeout:g}s"
+        if self.cell_timeout and "IOPub" not in str(error):
+            return f"the cell ran past the cell timeout of {self.cell_timeout:g}s"
+        return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+def _manager_class() -> type:
+    from papermill.engines import NotebookExecutionManager
+
+    class Manager(NotebookExecutionManager):  # type: ignore[misc]
+        def __init__(self, nb: Any, writer: Callable[[Any], None], progress: bool) -> None:
+            super().__init__(nb, output_path=None, progress_bar=progress)
+            self.writer = writer
+            self.current_index: int | None = None
+
+        def save(self, **kwargs: Any) -> None:
+            if kwargs.get("nb") is not None:
+                self.nb = kwargs["nb"]
+            self.writer(self.nb)
+            self.last_save_time = self.now()
+
+        def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+            self.current_index = cell_index
+            super().cell_start(cell, cell_index, **kwargs)
+
+    return Manager
+
+
+def _mark_stop(nb: Any, index: int | None, text: str) -> None:
+    """Explain in the notebook itself where and why it stopped (like papermill's error cells)."""
+    import nbformat
+
+    v4: Any = nbformat.v4
+
+    def marker(source: str) -> Any:
+        cell = v4.new_markdown_cell(source)
+        cell.metadata["tags"] = [ERROR_TAG]
+        return cell
+
+    style = 'style="color:red; font-size:1.5em;"'
+    link = ""
+    if index is not None:
+        nb.cells.insert(index, marker(f'<span id="ds-runner-stop" {style}>'
+                                      f"ds-runner stopped the notebook here: {text}</span>"))
+        link = f' (<a href="#ds-runner-stop">cell {index}</a>)'
+    nb.cells.insert(0, marker(f"<span {style}>ds-runner stopped this notebook: {text}{link}"
+                              "</span>"))
+
+
+def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str],
+                 writer: Callable[[Any], None], timeout: float | None = None,
+                 cell_timeout: float | None = None, progress: bool = False) -> Outcome:
+    """Execute ``nb`` in place; always leaves the (partial) notebook saved through ``writer``."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.exceptions import PapermillExecutionError
+    from papermill.execute import raise_for_execution_errors
+
+    limits = _Limits(timeout, cell_timeout)
+    manager = _manager_class()(nb, writer, progress)
+    manager.notebook_start()
+    outcome = Outcome("success")
+    try:
+        client = PapermillNotebookClient(
+            manager, kernel_name=kernel_name, timeout=None, timeout_func=limits.for_cell,
+            startup_timeout=min(STARTUP_TIMEOUT, limits.timeout or STARTUP_TIMEOUT),
+            shutdown_kernel="immediate", log=DebugOnly(logger, {}))
+        client.execute(env=dict(env), cwd=str(cwd))
+    except CellTimeoutError as e:
+        index, text = manager.current_index, limits.describe(e)
+        outcome = Outcome("timeout", CellError(index, "Timeout", text),
+                          f"cell {index} timed out: {text}")
+    except DeadKernelError as e:
+        index = manager.current_index
+        text = "the kernel died (killed, e.g. for memory, or crashed)"
+        logger.debug("dead kernel: %s", e)
+        outcome = Outcome("kernel_died", CellError(index, "DeadKernelError", text),
+                          f"cell {index}: {text}")
+    except (RuntimeError, OSError) as e:  # the kernel never became ready or could not start
+        if manager.current_index is not None:
+            raise
+        late = limits.deadline is not None and time.monotonic() >= limits.deadline
+        outcome = Outcome("timeout" if late else "kernel_died",
+                          CellError(None, type(e).__name__, str(e)),
+                          f"the kernel did not start: {e}")
+    finally:
+        manager.cleanup_pbar()
+        manager.notebook_complete()
+
+    if outcome.status in ("timeout", "kernel_died"):
+        _mark_stop(nb, outcome.error.cell_index if outcome.error else None, outcome.message)
+        writer(nb)
+        return outcome
+    try:
+        raise_for_execution_errors(nb, None)  # adds papermill's error cells in place
+    except PapermillExecutionError as e:
+        writer(nb)
+        return Outcome("failed", CellError(e.cell_index, e.ename, e.evalue),
+                       f"cell {e.cell_index} (In [{e.exec_count}]) raised {e.ename}: {e.evalue}")
+    return outcome

@@ -1,0 +1,262 @@
+"""``ds-runner execute``: run one notebook as a CI job should, and leave everything a report needs
+in ``<output dir>/<notebook path without .ipynb>/``.
+
+Usage problems (missing notebook, unknown or uncoercible parameter, missing kernel, broken config)
+raise UsageError/ConfigError before anything runs. A notebook that fails, times out or kills its
+kernel does not raise: the RunResult says so, and the executed notebook is saved regardless.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner import log
+from runner.errors import UsageError
+from runner.injection import inject_parameters, prepare_parameters, resolve_config
+from runner.masking import MASK, Masker
+from runner.metrics import OUTPUT_DIR_ENV, RunResult
+from runner.outputs import NotebookWriter, clear_stale, finish_result, notebook_output_dir
+
+logger = logging.getLogger(__name__)
+
+EXIT_CODES = {"success": 0, "failed": 1, "timeout": 3, "kernel_died": 4}
+__all__ = ["RunPlan", "describe", "execute_notebook", "execute_sequence", "exit_code_for",
+           "notebook_output_dir", "overall_exit_code", "prepare_run", "read_detect_file",
+           "run_plan"]
+
+
+@dataclass
+class RunPlan:
+    """Everything checked and decided before a kernel starts."""
+
+    notebook: str  # repository-relative POSIX path
+    source: Path
+    repo: Path
+    folder: Path
+    nb: Any  # the loaded nbformat node
+    kernel_name: str
+    language: str
+    parameters: dict[str, Any]  # injected values
+    shown: dict[str, Any]  # the same with secret values replaced by [MASKED]
+    device: str
+    masker: Masker
+    timeout: float | None = None
+    cell_timeout: float | None = None
+    html: bool = True
+    progress: bool = False
+    secret_names: set[str] = field(default_factory=set)
+
+
+def exit_code_for(result: RunResult) -> int:
+    """0 success, 1 a cell raised, 3 timeout, 4 the kernel died."""
+    return EXIT_CODES.get(result.status, 1)
+
+
+def _locate(notebook: str | Path, repo: Path) -> tuple[Path, str]:
+    path = Path(notebook)
+    path = (path if path.is_absolute() else repo / path).resolve()
+    if path.suffix != ".ipynb":
+        raise UsageError(f"{notebook}: not a notebook (expected a .ipynb file)")
+    if not path.is_file():
+        raise UsageError(f"{notebook}: notebook not found (relative paths are taken from "
+                         f"the repository {repo})")
+    try:
+        return path, path.relative_to(repo).as_posix()
+    except ValueError:
+        raise UsageError(f"{notebook}: is outside the repository {repo} (see --repo)") from None
+
+
+def _load(path: Path, name: str) -> Any:
+    from papermill.iorw import load_notebook_node
+
+    try:
+        return load_notebook_node(str(path))
+    except Exception as e:  # nbformat raises several unrelated types for broken files
+        raise UsageError(f"{name}: cannot read the notebook: {e}") from e
+
+
+def prepare_run(notebook: str | Path, *, repo: Path = Path("."),
+                output_dir: Path = Path(".ds-runner"),
+                parameters: Mapping[str, str] | None = None,
+                secret_parameters: Mapping[str, str] | None = None,
+                config_path: str | None = None, timeout: float | None = None,
+                cell_timeout: float | None = None, kernel_name: str | None = None,
+                html: bool = True, progress: bool = False) -> RunPlan:
+    """Check everything that can be checked without a kernel; raise UsageError if it is wrong."""
+    from runner.device import detect_device
+    from runner.kernels import choose_kernel
+    from runner.parameters import declared_parameters
+
+    repo = Path(repo).resolve()
+    out = Path(output_dir)
+    out = (out if out.is_absolute() else repo / out).resolve()
+    if out == repo or repo.is_relative_to(out):
+        raise UsageError(f"--output-dir {output_dir} would be the repository or contain it; "
+                         "ds-runner clears stale output folders, so use a directory of its own")
+    for name, value in (("--timeout", timeout), ("--cell-timeout", cell_timeout)):
+        if value is not None and value <= 0:
+            raise UsageError(f"{name} must be a positive number of seconds, got {value:g}")
+    source, rel = _locate(notebook, repo)
+    nb = _load(source, rel)
+    kernel = choose_kernel(nb.metadata, kernel_name)
+    folder = notebook_output_dir(out, rel)
+    device = detect_device()
+    declared = declared_parameters(nb, kernel.name, kernel.language)
+    runner_values = {
+        "config_path": resolve_config(rel, nb, repo, config_path,
+                                      "config_path" in (declared or {})),
+        "device": device,
+        "output_dir": _shown_path(folder, repo),
+    }
+    values, secret_names = prepare_parameters(rel, declared, parameters or {},
+                                              secret_parameters or {})
+    injected = {**runner_values, **values}
+    shown = {k: (MASK if k in secret_names else v) for k, v in injected.items()}
+    masker = Masker.from_env(extra=_secret_forms(injected, secret_names))
+    log.masker().add(_secret_forms(injected, secret_names))
+    return RunPlan(rel, source, repo, folder, nb, kernel.name, kernel.language, injected, shown,
+                   device, masker, timeout, cell_timeout, html, progress, secret_names)
+
+
+def _shown_path(path: Path, repo: Path) -> str:
+    try:
+        return path.relative_to(repo).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _secret_forms(values: Mapping[str, Any], names: set[str]) -> list[str]:
+    """Each secret as given and as it appears quoted in the injected cell."""
+    forms: list[str] = []
+    for name in names:
+        text = str(values[name])
+        forms += [text, repr(text)[1:-1]]
+        if len(text.strip()) < 6:
+            logger.warning("secret parameter %s is shorter than 6 characters: it is masked in "
+                           "metrics and the parameters cell, but not inside cell outputs", name)
+    return forms
+
+
+def _git_sha(repo: Path) -> str | None:
+    sha = os.environ.get("CI_COMMIT_SHA")
+    if sha:
+        return sha
+    try:
+        done = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "-q", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    return done.stdout.strip() or None
+
+
+def run_plan(plan: RunPlan) -> RunResult:
+    """Execute a prepared notebook and write its outputs; never raises for notebook failures."""
+    from runner import htmlexport
+    from runner.engine import run_notebook
+    from runner.mlflow_env import mlflow_env
+
+    started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    start = time.monotonic()
+    clear_stale(plan.folder, plan.repo / Path(plan.notebook).with_suffix(""))
+    plan.folder.mkdir(parents=True, exist_ok=True)
+    if plan.html:
+        htmlexport.warm()
+    nb = inject_parameters(plan.nb, plan.kernel_name, plan.language, plan.parameters)
+    nb.metadata.papermill.update(input_path=plan.notebook, parameters=plan.shown)
+    writer = NotebookWriter(plan.folder / Path(plan.notebook).name, plan.masker,
+                            plan.kernel_name, plan.language, plan.shown)
+    env = {**os.environ, **mlflow_env(os.environ, plan.repo), OUTPUT_DIR_ENV: str(plan.folder)}
+    outcome = run_notebook(nb, kernel_name=plan.kernel_name, cwd=plan.repo, env=env,
+                           writer=writer, timeout=plan.timeout, cell_timeout=plan.cell_timeout,
+                           progress=plan.progress)
+    result = RunResult(notebook=plan.notebook, status=outcome.status, error=outcome.error,
+                       duration_s=round(time.monotonic() - start, 3), device=plan.device,
+                       parameters=dict(plan.shown), started_at=started_at,
+                       git_sha=_git_sha(plan.repo))
+    result = finish_result(result, plan.folder, writer.path.name, plan.masker)
+    if plan.html and writer.last is not None:
+        html_path = plan.folder / f"{writer.path.stem}.html"
+        try:
+            htmlexport.render(writer.last, html_path, plan.masker)
+        except Exception as e:  # the notebook and metrics are already safe on disk
+            logger.warning("%s: HTML rendering failed: %s", plan.notebook, e)
+        else:
+            result.artifacts["html"] = html_path.name
+            result.write(plan.folder)
+    logger.debug("%s: %s in %.1fs", plan.notebook, result.status, result.duration_s)
+    return result
+
+
+def execute_notebook(notebook: str | Path, *, repo: Path = Path("."),
+                     output_dir: Path = Path(".ds-runner"),
+                     parameters: Mapping[str, str] | None = None,
+                     secret_parameters: Mapping[str, str] | None = None,
+                     config_path: str | None = None, timeout: float | None = None,
+                     cell_timeout: float | None = None, kernel_name: str | None = None,
+                     html: bool = True, progress: bool = False) -> RunResult:
+    """Run one notebook; see the module docstring for what raises and what is returned."""
+    plan = prepare_run(notebook, repo=repo, output_dir=output_dir, parameters=parameters,
+                       secret_parameters=secret_parameters, config_path=config_path,
+                       timeout=timeout, cell_timeout=cell_timeout, kernel_name=kernel_name,
+                       html=html, progress=progress)
+    return run_plan(plan)
+
+
+def describe(result: RunResult) -> str:
+    """One line for people: ``success in 2.1s`` or ``failed in 1.0s: cell 3 raised ...``."""
+    text = f"{result.status} in {result.duration_s:.1f}s"
+    if result.error is not None:
+        where = f"cell {result.error.cell_index}" if result.error.cell_index is not None \
+            else "the kernel"
+        text += f": {where} raised {result.error.ename}: {result.error.evalue}" \
+            if result.status == "failed" else f": {where}: {result.error.evalue}"
+    return text
+
+
+def overall_exit_code(results: list[RunResult]) -> int:
+    """The most severe exit code of several runs: 4 (kernel died) > 3 (timeout) > 1 (failed)."""
+    return max((exit_code_for(r) for r in results), default=0)
+
+
+def read_detect_file(path: str) -> tuple[list[str], bool, str]:
+    """Notebooks, skip flag and reason from ``ds-runner detect --json`` output (``-``: stdin)."""
+    import json
+    import sys
+
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--from-detect {path}: cannot read detect output: {e}") from e
+    notebooks = data.get("notebooks") if isinstance(data, dict) else None
+    if not isinstance(notebooks, list) or not all(isinstance(n, str) for n in notebooks):
+        raise UsageError(f"--from-detect {path}: expected ds-runner detect --json output "
+                         '({"notebooks": [...], "skip": ..., "reason": ...})')
+    return notebooks, bool(data.get("skip", False)), str(data.get("reason", ""))
+
+
+def execute_sequence(notebooks: list[str], *, on_result: Callable[[RunResult], None] | None = None,
+                     **options: Any) -> list[RunResult]:
+    """Run several notebooks one after another, continuing after failures.
+
+    Every notebook is checked first (``prepare_run``), so a usage error in any of them stops
+    the whole sequence before anything runs.
+    """
+    plans = [prepare_run(notebook, **options) for notebook in dict.fromkeys(notebooks)]
+    results = []
+    for plan in plans:
+        result = run_plan(plan)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results

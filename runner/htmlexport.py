@@ -1,0 +1,138 @@
+"""HTML rendering of executed notebooks with nbconvert's ``lab`` template (one self-contained file).
+
+The first rendering in a process is expensive: about 0.65 s of CPU here on top of papermill's
+imports (importing nbconvert, compiling Jinja templates, the regular expressions of Pygments'
+IPython lexer and of the BeautifulSoup pass). ``warm()`` pays that in a forked worker process
+while the kernel starts and runs; ``render()`` then only sends the finished notebook over a pipe
+and writes the HTML it gets back (a few tens of milliseconds). Where ``fork`` is unavailable,
+or the worker fails, rendering happens in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from runner.masking import Masker
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE = "lab"
+_PIXEL = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8A"
+          "AAAASUVORK5CYII=")  # a 1x1 PNG
+READY_TIMEOUT = 60.0  # warming up takes about a second; a worker this late is stuck
+RENDER_TIMEOUT = 600.0
+_exporter: Any = None
+_worker: tuple[Any, Connection] | None = None
+_ready = False
+
+
+def _to_html(nb: Any) -> str:
+    global _exporter
+    if _exporter is None:
+        import nbconvert
+
+        converters: Any = nbconvert
+        from runner.engine import DebugOnly
+
+        # nbconvert warns about every figure without alt text: noise in a CI log.
+        _exporter = converters.HTMLExporter(template_name=TEMPLATE, log=DebugOnly(logger, {}))
+    body, _ = _exporter.from_notebook_node(nb)
+    return str(body)
+
+
+def _sample() -> Any:
+    """A notebook with one output of each common kind, so their templates get compiled."""
+    import nbformat
+
+    v4: Any = nbformat.v4
+    cell = v4.new_code_cell("print(1)")
+    cell.outputs = [
+        v4.new_output("stream", name="stdout", text="1\n"),
+        v4.new_output("execute_result", data={"text/plain": "1", "text/html": "<b>1</b>"},
+                      execution_count=1),
+        v4.new_output("display_data", data={"image/png": _PIXEL, "text/plain": "<Figure>"}),
+        v4.new_output("error", ename="E", evalue="e", traceback=["\x1b[31mE\x1b[0m"]),
+    ]
+    return v4.new_notebook(cells=[v4.new_markdown_cell("# Title\n*text* `code` $x$"), cell])
+
+
+def _serve(conn: Connection) -> None:
+    """Worker loop: warm up, then turn notebook JSON into HTML until told to stop."""
+    import nbformat
+
+    nbf: Any = nbformat
+    _to_html(_sample())
+    conn.send(("ready", ""))
+    while True:
+        try:
+            text = conn.recv()
+        except EOFError:
+            return
+        if text is None:
+            return
+        try:
+            conn.send(("ok", _to_html(nbf.reads(text, as_version=4))))
+        except Exception as e:  # reported to the parent, which logs it
+            conn.send(("error", f"{type(e).__name__}: {e}"))
+
+
+def warm() -> None:
+    """Start the rendering worker (idempotent); it warms up while the notebook runs."""
+    global _worker
+    if _worker is not None or "fork" not in multiprocessing.get_all_start_methods():
+        return
+    context = multiprocessing.get_context("fork")
+    parent, child = context.Pipe()
+    process = context.Process(target=_serve, args=(child,), name="ds-runner-html", daemon=True)
+    process.start()
+    child.close()
+    _worker = (process, parent)
+
+
+def _reply(conn: Connection, timeout: float) -> tuple[str, str]:
+    if not conn.poll(timeout):
+        raise TimeoutError(f"no answer in {timeout:g}s")
+    status, payload = conn.recv()
+    return str(status), str(payload)
+
+
+def _render_in_worker(nb: Any) -> str | None:
+    """The HTML from the worker; None when there is none or it failed (then render here)."""
+    global _worker, _ready
+    if _worker is None:
+        return None
+    import nbformat
+
+    nbf: Any = nbformat
+    process, conn = _worker
+    try:
+        if not _ready:
+            _reply(conn, READY_TIMEOUT)
+            _ready = True
+        conn.send(nbf.writes(nb))
+        status, payload = _reply(conn, RENDER_TIMEOUT)
+    except (EOFError, OSError, TimeoutError) as e:
+        logger.debug("HTML worker failed (%s); rendering in process", e)
+        process.kill()
+        process.join(timeout=5)
+        _worker, _ready = None, False
+        return None
+    if status != "ok":
+        raise RuntimeError(payload)
+    return payload
+
+
+def render(nb: Any, dest: Path, masker: Masker | None = None) -> Path:
+    """Write ``nb`` (an nbformat node) as HTML to ``dest``, masking secrets once more."""
+    body = _render_in_worker(nb)
+    if body is None:
+        body = _to_html(nb)
+    text = masker.mask(body) if masker else body
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(dest)
+    return dest

@@ -1,0 +1,63 @@
+"""Choosing the kernel: the notebook's own, or an installed kernel of the same language."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runner.errors import UsageError
+
+logger = logging.getLogger(__name__)
+
+NATIVE = "python3"  # jupyter_client's name for the kernel of the running interpreter
+
+
+@dataclass(frozen=True)
+class KernelChoice:
+    name: str
+    language: str
+    fallback_from: str | None = None  # the notebook's kernel name when it was not installed
+
+
+def notebook_language(metadata: Mapping[str, Any]) -> str:
+    spec = metadata.get("kernelspec") or {}
+    info = metadata.get("language_info") or {}
+    return str(spec.get("language") or info.get("name") or "python").lower()
+
+
+def choose_kernel(metadata: Mapping[str, Any], requested: str | None = None) -> KernelChoice:
+    """The kernel to run a notebook on.
+
+    ``requested`` (``--kernel``) must be installed. Otherwise the notebook's kernelspec is used
+    when installed; if not, an installed kernel of the same language (``python3`` first for
+    Python) replaces it, with a warning, instead of papermill's ``NoSuchKernel``.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    manager = KernelSpecManager()
+    installed = manager.find_kernel_specs()
+    language = notebook_language(metadata)
+    if requested:
+        if requested not in installed:
+            raise UsageError(f"kernel '{requested}' is not installed "
+                             f"(installed: {', '.join(sorted(installed))})")
+        return KernelChoice(requested, language)
+    wanted = str((metadata.get("kernelspec") or {}).get("name") or "")
+    if wanted in installed:
+        return KernelChoice(wanted, language)
+    candidates = sorted(installed, key=lambda name: (name != NATIVE, name))
+    for name in candidates:
+        try:
+            spec_language = manager.get_kernel_spec(name).language.lower()
+        except Exception:  # a broken kernel.json elsewhere must not stop us
+            logger.debug("skipping unreadable kernelspec %s", name, exc_info=True)
+            continue
+        if spec_language == language:
+            shown = f"'{wanted}'" if wanted else "no kernelspec"
+            logger.warning("notebook asks for kernel %s, which is not installed; "
+                           "using '%s' (%s) instead", shown, name, language)
+            return KernelChoice(name, language, fallback_from=wanted or None)
+    raise UsageError(f"kernel '{wanted}' is not installed and no installed kernel runs "
+                     f"{language} (installed: {', '.join(sorted(installed)) or 'none'})")

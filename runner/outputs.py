@@ -1,0 +1,103 @@
+"""A notebook's output folder: where it is, clearing a previous run's files, writing the executed
+notebook with secrets masked, and turning what the notebook recorded into ``metrics.json``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from runner.masking import Masker
+from runner.metrics import METRICS_REPORT_FILE, RECORDS_FILE, RunResult, read_records
+from runner.parameters import INJECTED_TAG
+
+# Output data that is binary (base64) and so cannot contain a readable secret; not scanned.
+_BINARY_MIME = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf")
+
+
+def notebook_output_dir(output_dir: Path, notebook: str) -> Path:
+    """``<output_dir>/<repository path without .ipynb>``, e.g. ``.ds-runner/notebooks/train``."""
+    path = PurePosixPath(notebook)
+    stem = path.name[: -len(".ipynb")] if path.name.endswith(".ipynb") else path.name
+    return Path(output_dir).joinpath(*path.parent.parts, stem)
+
+
+def clear_stale(folder: Path, nested_sources: Path) -> None:
+    """Remove a previous run's files from ``folder``.
+
+    Sub-folders that belong to another notebook (``notebooks/a/b.ipynb`` writes into
+    ``.ds-runner/notebooks/a/b/``, inside the folder of ``notebooks/a.ipynb``) are kept.
+    """
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            if (nested_sources / entry.name).is_dir() or \
+                    (nested_sources / f"{entry.name}.ipynb").is_file():
+                continue
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+class NotebookWriter:
+    """Saves the notebook (papermill calls it around every cell) with secrets masked.
+
+    The ``injected-parameters`` cell is rewritten from the masked parameter values, so secret
+    parameters never reach the file, whatever their length.
+    """
+
+    def __init__(self, path: Path, masker: Masker, kernel_name: str, language: str,
+                 shown_parameters: dict[str, Any]) -> None:
+        from runner.parameters import injected_source
+
+        self.path = path
+        self.masker = masker
+        self.injected = injected_source(kernel_name, language, shown_parameters)
+        self.last: Any = None  # the last masked notebook written
+
+    def masked(self, nb: Any) -> Any:
+        import nbformat
+
+        nbf: Any = nbformat
+        copy = nbf.from_dict(self._mask(nb))
+        for cell in copy.cells:
+            if INJECTED_TAG in cell.get("metadata", {}).get("tags", []):
+                cell.source = self.injected
+        return copy
+
+    def _mask(self, obj: Any, mime: str = "") -> Any:
+        if isinstance(obj, str):
+            return obj if mime in _BINARY_MIME else self.masker.mask(obj)
+        if isinstance(obj, dict):
+            return {self.masker.mask(k): self._mask(v, k) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [self._mask(v, mime) for v in obj]
+        return obj
+
+    def __call__(self, nb: Any) -> None:
+        import nbformat
+
+        nbf: Any = nbformat
+        self.last = self.masked(nb)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(nbf.writes(self.last), encoding="utf-8")
+        tmp.replace(self.path)
+
+
+def finish_result(result: RunResult, folder: Path, notebook_file: str,
+                  masker: Masker) -> RunResult:
+    """Add what the notebook recorded, mask everything, write metrics.json and metrics.txt."""
+    records = folder / RECORDS_FILE
+    if records.exists() and masker:
+        text = records.read_text(encoding="utf-8")
+        masked_text = masker.mask(text)
+        if masked_text != text:
+            records.write_text(masked_text, encoding="utf-8")
+    recorded = read_records(folder)
+    result.metrics, result.figures, result.info = (recorded.metrics, recorded.figures,
+                                                   recorded.info)
+    result.artifacts = {"notebook": notebook_file, "metrics_report": METRICS_REPORT_FILE}
+    masked = RunResult.from_dict(masker.mask_obj(result.to_dict()))
+    masked.write(folder)
+    return masked
