@@ -29,8 +29,8 @@ logger = logging.getLogger(__name__)
 
 EXIT_CODES = {"success": 0, "failed": 1, "timeout": 3, "kernel_died": 4}
 __all__ = ["RunPlan", "describe", "execute_notebook", "execute_sequence", "exit_code_for",
-           "notebook_output_dir", "overall_exit_code", "prepare_run", "read_detect_file",
-           "run_plan"]
+           "load_declared", "notebook_output_dir", "overall_exit_code", "prepare_run",
+           "read_detect_file", "run_plan"]
 
 
 @dataclass
@@ -55,8 +55,15 @@ class RunPlan:
     secret_names: set[str] = field(default_factory=set)
 
 
+# A notebook that rejects its own config (runner.config.Config raised in a cell) is a
+# configuration error for the caller, like a bad -p: exit 2, not "a cell raised".
+CONFIG_ERROR_NAMES = {"ConfigError", "UsageError"}
+
+
 def exit_code_for(result: RunResult) -> int:
-    """0 success, 1 a cell raised, 3 timeout, 4 the kernel died."""
+    """0 success, 1 a cell raised, 2 the notebook rejected its config, 3 timeout, 4 kernel died."""
+    if result.status == "failed" and result.error and result.error.ename in CONFIG_ERROR_NAMES:
+        return 2
     return EXIT_CODES.get(result.status, 1)
 
 
@@ -81,6 +88,17 @@ def _load(path: Path, name: str) -> Any:
         return load_notebook_node(str(path))
     except Exception as e:  # nbformat raises several unrelated types for broken files
         raise UsageError(f"{name}: cannot read the notebook: {e}") from e
+
+
+def load_declared(path: Path, name: str) -> set[str] | None:
+    """Names a notebook's parameters cell declares (None: it has no parameters cell)."""
+    from runner.kernels import choose_kernel
+    from runner.parameters import declared_parameters
+
+    nb = _load(path, name)
+    kernel = choose_kernel(nb.metadata, None)
+    declared = declared_parameters(nb, kernel.name, kernel.language)
+    return None if declared is None else set(declared)
 
 
 def prepare_run(notebook: str | Path, *, repo: Path = Path("."),

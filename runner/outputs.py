@@ -3,6 +3,7 @@ notebook with secrets masked, and turning what the notebook recorded into ``metr
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -85,6 +86,11 @@ class NotebookWriter:
         tmp.replace(self.path)
 
 
+# The job that ran the notebook: the comment, wiki and release jobs link to its artifacts.
+CI_INFO = {"job_url": "CI_JOB_URL", "job_id": "CI_JOB_ID", "job_name": "CI_JOB_NAME",
+           "pipeline_url": "CI_PIPELINE_URL", "pipeline_id": "CI_PIPELINE_ID"}
+
+
 def finish_result(result: RunResult, folder: Path, notebook_file: str,
                   masker: Masker) -> RunResult:
     """Add what the notebook recorded, mask everything, write metrics.json and metrics.txt."""
@@ -97,6 +103,9 @@ def finish_result(result: RunResult, folder: Path, notebook_file: str,
     recorded = read_records(folder)
     result.metrics, result.figures, result.info = (recorded.metrics, recorded.figures,
                                                    recorded.info)
+    for key, variable in CI_INFO.items():  # where the reports link to; the notebook's own win
+        if os.environ.get(variable):
+            result.info.setdefault(key, os.environ[variable])
     result.artifacts = {"notebook": notebook_file, "metrics_report": METRICS_REPORT_FILE}
     masked = RunResult.from_dict(masker.mask_obj(result.to_dict()))
     masked.write(folder)

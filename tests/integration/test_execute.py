@@ -84,6 +84,16 @@ def test_success_writes_every_output(repo: Path, capsys: pytest.CaptureFixture[s
     assert "notebooks/success.ipynb: success in" in capsys.readouterr().err
 
 
+def test_ci_job_links_are_recorded_for_the_reports(repo: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI_JOB_URL", "https://gitlab.example/g/p/-/jobs/77")
+    monkeypatch.setenv("CI_PIPELINE_ID", "1234")
+    assert execute(repo, "notebooks/success.ipynb", "--no-html") == 0
+    info = result(repo, "success").info
+    assert info["job_url"] == "https://gitlab.example/g/p/-/jobs/77"
+    assert info["pipeline_id"] == "1234"
+
+
 def test_raising_cell_exits_1_and_saves_error_cells(repo: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     assert execute(repo, "notebooks/raises.ipynb", "--no-html") == 1

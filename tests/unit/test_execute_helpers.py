@@ -51,6 +51,13 @@ def test_exit_codes_and_severity() -> None:
     assert overall_exit_code([_result("success"), _result("timeout"), _result("failed")]) == 3
 
 
+def test_a_notebook_rejecting_its_config_is_a_config_error() -> None:
+    bad_config = _result("failed", CellError(cell_index=2, ename="ConfigError",
+                                             evalue="training_config.yaml: missing key 'x'"))
+    assert exit_code_for(bad_config) == 2
+    assert exit_code_for(_result("failed", CellError(2, "KeyError", "'x'"))) == 1
+
+
 def test_describe() -> None:
     assert describe(_result("success")) == "success in 1.2s"
     failed = _result("failed", CellError(3, "ValueError", "boom"))
