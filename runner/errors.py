@@ -49,6 +49,13 @@ class KernelDiedError(RunnerError):
     exit_code = 4
 
 
+class MissingTokenError(RunnerError):
+    """GITLAB_TOKEN is needed but not set (exit 10, which the components let pass with a warning,
+    as the handbook's pipeline passes when no token is configured for the comment)."""
+
+    exit_code = 10
+
+
 class GitLabError(RunnerError):
     """GitLab refused or failed a request after retries (exit 5)."""
 

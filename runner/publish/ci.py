@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from runner.errors import UsageError
+from runner.errors import MissingTokenError, UsageError
 from runner.gitlab_client import GitLabClient
 from runner.render import RunContext
 
@@ -66,11 +66,11 @@ class CiEnv:
         if not self.token and not (job_token_ok and self.job_token):
             why = WHY_NO_JOB_TOKEN.get(command, "")
             if self.job_token and why:
-                raise UsageError(f"ds-runner {command}: GITLAB_TOKEN is not set and {why}; set "
-                                 "GITLAB_TOKEN to a project or personal access token with the "
-                                 "api scope (Developer role)")
-            raise UsageError(f"ds-runner {command}: no token; set GITLAB_TOKEN (a project or "
-                             "personal access token with the api scope)")
+                raise MissingTokenError(
+                    f"ds-runner {command}: GITLAB_TOKEN is not set and {why}; set GITLAB_TOKEN "
+                    "to a project or personal access token with the api scope (Developer role)")
+            raise MissingTokenError(f"ds-runner {command}: no token; set GITLAB_TOKEN (a project "
+                                    "or personal access token with the api scope)")
         return GitLabClient(self.base_url, self.project, private_token=self.token or None,
                             job_token=None if self.token else self.job_token,
                             dry_run=dry_run, echo=echo)
