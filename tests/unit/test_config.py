@@ -9,7 +9,7 @@ from runner.errors import ConfigError
 
 
 def test_missing_file_names_the_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nope.yaml: config file not found"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: config file not found"):
         load_yaml(tmp_path / "nope.yaml")
 
 
@@ -29,11 +29,11 @@ def test_top_level_must_be_mapping(tmp_path: Path) -> None:
 
 def test_get_names_missing_and_mistyped_keys() -> None:
     cfg = Config({"optuna": {"n_trials": "ten", "seed": 1, "direction": "up"}}, "training.yaml")
-    with pytest.raises(ConfigError, match="training.yaml: missing required key 'optuna.metric'"):
+    with pytest.raises(ConfigError, match=r"training\.yaml: missing required key 'optuna\.metric'"):
         cfg.get("optuna.metric", str)
-    with pytest.raises(ConfigError, match="'optuna.n_trials' must be an integer, got 'ten'"):
+    with pytest.raises(ConfigError, match=r"'optuna\.n_trials' must be an integer, got 'ten'"):
         cfg.get("optuna.n_trials", int)
-    with pytest.raises(ConfigError, match="'optuna.direction' must be one of"):
+    with pytest.raises(ConfigError, match=r"'optuna\.direction' must be one of"):
         cfg.get("optuna.direction", str, choices=("maximize", "minimize"))
     assert cfg.get("optuna.seed", int) == 1
     assert cfg.get("optuna.seed", float) == 1.0
@@ -48,7 +48,7 @@ def test_bool_is_not_an_integer() -> None:
 def test_metric_directions_default_higher_and_validate() -> None:
     assert metric_directions({"metrics": {"latency": {"direction": "lower"}, "auc": {}}}) == {
         "latency": "lower", "auc": "higher"}
-    with pytest.raises(ConfigError, match="metrics.x.direction"):
+    with pytest.raises(ConfigError, match=r"metrics\.x\.direction"):
         metric_directions({"metrics": {"x": {"direction": "down"}}})
 
 

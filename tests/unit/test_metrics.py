@@ -17,7 +17,8 @@ from runner.metrics import (
 )
 
 
-def test_record_appends_and_last_value_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_record_appends_and_last_value_wins(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(OUTPUT_DIR_ENV, str(tmp_path))
     record("auc", 0.9)
     record("auc", 0.95)
