@@ -1,0 +1,292 @@
+"""The CI/CD component templates: GitLab's schema, GitLab's component rules, docs in sync."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
+GLOBAL_KEYWORDS = {"default", "variables", "stages", "workflow", "image", "services", "cache",
+                   "before_script", "after_script", "pages"}
+INPUT_TYPES = {"string", "number", "boolean", "array"}
+SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _module(name: str) -> ModuleType:
+    path = ROOT / "scripts" / f"{name}.py"
+    sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ct = _module("ci_templates")
+TEMPLATES = ct.templates()
+NAMES = [t.name for t in TEMPLATES]
+BY_NAME = {t.name: t for t in TEMPLATES}
+
+
+def _check_schema(files: list[Path]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.gitlab-ci",
+                           *map(str, files)], capture_output=True, text=True, timeout=120)
+
+
+def test_the_catalog_has_the_handbook_components() -> None:
+    assert set(NAMES) >= {"build-container", "detect-notebooks", "execute-notebook",
+                          "execute-scheduled", "publish-metrics-comment", "write-to-wiki",
+                          "auto-release", "ds-pipeline"}
+
+
+def test_headers_and_rendered_bodies_validate_against_gitlab_ci_schema(tmp_path: Path) -> None:
+    files = []
+    for t in TEMPLATES:
+        header = tmp_path / f"{t.name}.header.yml"
+        header.write_text(t.header_text, encoding="utf-8")
+        body = tmp_path / f"{t.name}.body.json"
+        body.write_text(json.dumps(t.body()), encoding="utf-8")
+        files += [header, body]
+    result = _check_schema(files)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_schema_check_catches_a_broken_body(tmp_path: Path) -> None:
+    body = BY_NAME["publish-metrics-comment"].body()
+    job = body["publish-metrics-comment"]
+    job["allow_failure"] = {"exit_codes": "ten"}
+    job["when"] = "sometimes"
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(body), encoding="utf-8")
+    result = _check_schema([broken])
+    assert result.returncode != 0
+    assert "sometimes" in result.stdout or "when" in result.stdout
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_input_has_snake_case_name_description_and_type(name: str) -> None:
+    for input_name, spec in BY_NAME[name].inputs.items():
+        assert SNAKE.match(input_name), f"{name}: input {input_name} is not snake_case"
+        assert spec.get("description", "").strip(), f"{name}: {input_name} has no description"
+        assert spec.get("type") in INPUT_TYPES, f"{name}: {input_name} has no valid type"
+        default = spec.get("default")
+        assert default is not None, f"{name}: {input_name} has no default"
+        if spec["type"] == "boolean":
+            assert isinstance(default, bool)
+        if spec["type"] == "number":
+            assert isinstance(default, (int, float)) and not isinstance(default, bool)
+        if spec["type"] == "array":
+            assert isinstance(default, list)
+        if "options" in spec:
+            assert default in spec["options"], f"{name}: {input_name} default not an option"
+        if "regex" in spec:
+            assert re.search(spec["regex"], str(default)), f"{name}: {input_name} default " \
+                                                            "does not match its regex"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_component_takes_stage_prefix_and_rules(name: str) -> None:
+    inputs = BY_NAME[name].inputs
+    assert "job_prefix" in inputs
+    assert "stage" in inputs or any(k.startswith("stage_") for k in inputs)
+    rules = [k for k in inputs if k == "rules" or k.endswith("_rules")]
+    assert rules and all(inputs[k]["type"] == "array" for k in rules)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_declared_input_is_used(name: str) -> None:
+    t = BY_NAME[name]
+    used = set(re.findall(r"\$\[\[\s*inputs\.([A-Za-z0-9_-]+)", t.body_text))
+    assert used == set(t.inputs), f"{name}: unused {set(t.inputs) - used}, undeclared " \
+                                  f"{used - set(t.inputs)}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_global_keywords_and_prefixed_unique_job_names(name: str) -> None:
+    t = BY_NAME[name]
+    import yaml
+
+    raw = yaml.safe_load(t.body_text)
+    assert not GLOBAL_KEYWORDS & set(raw), f"{name}: global keywords {GLOBAL_KEYWORDS & set(raw)}"
+    for key in raw:
+        if key == "include":
+            continue
+        if key.startswith("."):
+            assert key.startswith(f".{name}:"), f"{name}: hidden job {key} not .{name}:<purpose>"
+        else:
+            assert key.startswith("$[[ inputs.job_prefix ]]"), f"{name}: job {key} lacks prefix"
+
+
+def test_job_names_follow_the_prefix() -> None:
+    body = BY_NAME["execute-notebook"].body({"job_prefix": "ml:"})
+    assert set(body) == {"ml:execute-notebook", "ml:execute-notebook-child"}
+    needs = [n["job"] for n in body["ml:execute-notebook"]["needs"]]
+    assert needs == ["ml:build-container", "ml:detect-notebooks"]
+    trigger = body["ml:execute-notebook-child"]["trigger"]["include"][0]
+    assert trigger == {"artifact": "child.yml", "job": "ml:detect-notebooks"}
+
+
+@pytest.mark.parametrize("mode, active", [("sequential", "execute-notebook"),
+                                          ("parallel", "execute-notebook-child")])
+def test_execution_mode_selects_one_job(mode: str, active: str) -> None:
+    body = BY_NAME["execute-notebook"].body({"execution_mode": mode})
+    for job, data in body.items():
+        first = data["rules"][0]
+        condition = first["if"].replace("'", "")
+        # GitLab compares the two quoted literals: the rule says never unless the mode matches
+        left, right = re.findall(r'"([^"]*)"', condition)
+        excluded = left != right and first["when"] == "never"
+        assert excluded is (job != active), (job, condition)
+        assert data["rules"][1:] == BY_NAME["execute-notebook"].defaults()["rules"]
+
+
+def test_execute_scheduled_runs_on_schedules_only() -> None:
+    rules = BY_NAME["execute-scheduled"].body()["execute-scheduled"]["rules"]
+    assert rules == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+    other = BY_NAME["execute-notebook"].body()["execute-notebook"]["rules"]
+    assert {"if": '$CI_PIPELINE_SOURCE == "schedule"', "when": "never"} in other
+
+
+def test_comment_and_wiki_warn_without_token() -> None:
+    for name in ("publish-metrics-comment", "write-to-wiki"):
+        job = BY_NAME[name].body()[name]
+        assert job["allow_failure"] == {"exit_codes": [10]}
+        script = "\n".join(job["script"])
+        assert 'if [ -z "${GITLAB_TOKEN:-}" ]' in script and "exit 10" in script
+
+
+def test_notebook_artifacts_are_kept_exposed_and_reported() -> None:
+    for name, job in (("execute-notebook", "execute-notebook"),
+                      ("execute-scheduled", "execute-scheduled")):
+        artifacts = BY_NAME[name].body()[job]["artifacts"]
+        assert artifacts["when"] == "always"
+        assert artifacts["expose_as"]
+        assert artifacts["paths"] == [".ds-runner/"]
+        assert artifacts["reports"]["metrics"].endswith("metrics.txt")
+
+
+def _pyproject_version() -> str:
+    return str(_module("inputs_docs").version())
+
+
+def test_runner_version_defaults_to_this_release_and_install_is_identical() -> None:
+    snippets = set()
+    for t in TEMPLATES:
+        assert t.inputs["runner_version"]["default"] == _pyproject_version(), t.name
+        if t.name == "ds-pipeline":
+            continue
+        text = t.body_text
+        start = text.index("    # ds-runner at runner_version")
+        snippets.add(text[start:text.index("\n      fi\n", start)])
+    assert len(snippets) == 1, "the ds-runner install step differs between templates"
+    # detect-notebooks hands the same step to the child-pipeline jobs
+    (snippet,) = snippets
+    expected = snippet.split("- |\n", 1)[1] + "\n      fi\n"
+    detect = BY_NAME["detect-notebooks"].body_text
+    assert "install=$(cat <<'SH'\n" + expected + "      SH\n" in detect
+
+
+def test_full_pipeline_passes_valid_inputs_to_every_component() -> None:
+    full = BY_NAME["ds-pipeline"]
+    body = full.body()
+    local = [i for i in body["include"] if "local" in i]
+    assert {Path(i["local"]).stem for i in local} == set(NAMES) - {"ds-pipeline"}
+    for include in local:
+        target = BY_NAME[Path(include["local"]).stem]
+        for key, value in include["inputs"].items():
+            spec = target.inputs.get(key)
+            assert spec is not None, f"{target.name} has no input {key}"
+            kinds: dict[str, type | tuple[type, ...]] = {
+                "string": str, "number": (int, float), "boolean": bool, "array": list}
+            kind = kinds[spec["type"]]
+            assert isinstance(value, kind), f"{target.name}.{key}: {value!r} is not {kind}"
+            if "options" in spec:
+                assert value in spec["options"]
+        target.body(include["inputs"])  # renders with what the full pipeline passes
+    secret = [i for i in body["include"] if "template" in i]
+    assert secret == [{"template": "Jobs/Secret-Detection.gitlab-ci.yml",
+                       "rules": [{"if": '"true" == "true"'}]}]
+
+
+def test_full_pipeline_rules_default_to_the_components_rules() -> None:
+    full = BY_NAME["ds-pipeline"]
+    passed = {Path(i["local"]).stem: i["inputs"] for i in full.body()["include"] if "local" in i}
+    for component, inputs in passed.items():
+        assert inputs["rules"] == BY_NAME[component].defaults()["rules"], component
+
+
+def test_full_pipeline_offers_the_handbook_inputs() -> None:
+    inputs = BY_NAME["ds-pipeline"].inputs
+    for name in ("commit_runner", "scheduled_runner", "gpu", "image", "notebooks_glob",
+                 "execution_mode", "notebook_timeout", "production_tag_regex", "runner_version"):
+        assert name in inputs
+    assert inputs["gpu"]["type"] == "boolean"
+    assert inputs["execution_mode"]["options"] == ["sequential", "parallel"]
+
+
+def test_array_input_inside_a_string_is_rejected(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("spec:\n  inputs:\n    tags:\n      type: array\n      default: [a]\n"
+                   "      description: x\n---\njob:\n  script: echo $[[ inputs.tags ]]\n")
+    with pytest.raises(ct.TemplateError, match="array input"):
+        ct.load(bad).body()
+
+
+def test_docs_are_in_sync_with_the_templates() -> None:
+    docs = _module("inputs_docs")
+    assert docs.main(["--check"]) == 0, "run: python scripts/inputs_docs.py"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in NAMES:
+        assert f"\n### {name}\n" in readme
+        page = (ROOT / "docs" / "components" / f"{name}.md").read_text(encoding="utf-8")
+        for input_name in BY_NAME[name].inputs:
+            assert f"| `{input_name}` |" in page
+
+
+def test_project_pipelines_validate_against_gitlab_ci_schema() -> None:
+    files = [ROOT / ".gitlab-ci.yml", ROOT / "tests/e2e/ds-pipeline.gitlab-ci.yml",
+             *sorted((ROOT / "tests/e2e/components").glob("*.gitlab-ci.yml"))]
+    assert len(files) == len(NAMES) + 1  # a component test per component but ds-pipeline
+    result = _check_schema(files)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_project_pipeline_tests_every_component_at_this_commit() -> None:
+    import yaml
+
+    ci = yaml.safe_load((ROOT / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+    matrix = ci["component-test"]["parallel"]["matrix"][0]["COMPONENT"]
+    assert sorted(matrix) == sorted(set(NAMES) - {"ds-pipeline"})
+    for name in matrix:
+        text = (ROOT / "tests/e2e/components" / f"{name}.gitlab-ci.yml").read_text()
+        assert f"$CI_SERVER_FQDN/$CI_PROJECT_PATH/{name}@$CI_COMMIT_SHA" in text
+    example = (ROOT / "tests/e2e/ds-pipeline.gitlab-ci.yml").read_text()
+    assert "$CI_SERVER_FQDN/$CI_PROJECT_PATH/ds-pipeline@$CI_COMMIT_SHA" in example
+    assert ci["example"]["trigger"]["include"] == "tests/e2e/ds-pipeline.gitlab-ci.yml"
+    release = ci["catalog-release"]
+    assert release["release"]["tag_name"] == "$CI_COMMIT_TAG"
+    assert release["rules"] == [{"if": r"$CI_COMMIT_TAG =~ /^\d+\.\d+\.\d+$/"}]
+
+
+@pytest.mark.parametrize("tag, ok", [("", True), ("9.9.9", False), ("v0.1.0", False)])
+def test_release_check_accepts_only_the_project_version(tag: str, ok: bool) -> None:
+    import os
+
+    import yaml
+
+    ci = yaml.safe_load((ROOT / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+    script = "\n".join(ci[".ds-pipeline:release-check"]["script"])
+    env = {**os.environ, "CI_COMMIT_TAG": tag,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-ec", script], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert (done.returncode == 0) is ok, done.stdout + done.stderr
