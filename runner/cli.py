@@ -38,6 +38,7 @@ COMMANDS = {
     "comment": "comment",
     "wiki": "wiki",
     "release": "release",
+    "collect": "collect",
     "hash": "hash",
     "build": "build",
 }

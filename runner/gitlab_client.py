@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import IO, Any, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -74,6 +74,32 @@ class ReleaseLink:
     name: str
     url: str
     link_type: str
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """A trigger job of a pipeline and the pipeline it started (None: none was created)."""
+
+    id: int
+    name: str
+    status: str
+    downstream_id: int | None
+    downstream_project_id: int | None
+    downstream_status: str
+    downstream_url: str
+
+
+@dataclass(frozen=True)
+class PipelineJob:
+    id: int
+    name: str
+    status: str
+    web_url: str
+    archive_size: int | None       # bytes of the artifacts archive; None when it has none
+
+
+class _TooLarge(Exception):
+    pass
 
 
 def _env_int(name: str, default: int) -> int:
@@ -434,3 +460,68 @@ class GitLabClient:
                 return None
             raise
         return bytes(data)
+
+    # -- pipelines, bridges and job artifacts (a token that may list pipeline jobs) ------------
+    @_errors("list", "pipeline bridges")
+    def pipeline_bridges(self, pipeline_id: int) -> list[Bridge]:
+        """The trigger jobs of a pipeline, newest first (every page)."""
+        pipeline = self.project.pipelines.get(pipeline_id, lazy=True)
+        found = []
+        for b in pipeline.bridges.list(iterator=True, per_page=100, **self.retry):
+            down = getattr(b, "downstream_pipeline", None) or {}
+            found.append(Bridge(
+                int(b.id), str(b.name), str(b.status),
+                int(down["id"]) if down.get("id") is not None else None,
+                int(down["project_id"]) if down.get("project_id") is not None else None,
+                str(down.get("status") or ""), str(down.get("web_url") or "")))
+        return found
+
+    @_errors("list", "pipeline jobs")
+    def pipeline_jobs(self, pipeline_id: int) -> list[PipelineJob]:
+        """The jobs of a pipeline (not retried ones), newest first, every page."""
+        pipeline = self.project.pipelines.get(pipeline_id, lazy=True)
+        found = []
+        for j in pipeline.jobs.list(iterator=True, per_page=100, **self.retry):
+            archive = next((a for a in getattr(j, "artifacts", None) or []
+                            if a.get("file_type") == "archive"), None)
+            found.append(PipelineJob(int(j.id), str(j.name), str(j.status),
+                                     str(getattr(j, "web_url", "") or ""),
+                                     int(archive.get("size") or 0) if archive else None))
+        return found
+
+    @_errors("download", "job artifacts")
+    def job_artifacts(self, job_id: int, sink: IO[bytes], *, max_bytes: int) -> int:
+        """Stream job ``job_id``'s artifacts archive into ``sink`` (rewound and truncated
+        first); returns its size. Over ``max_bytes`` -> GitLabError. A body cut off half-way
+        is fetched again, same retry policy; python-gitlab retries the rest."""
+        from gitlab.exceptions import GitlabError as PGError
+
+        job = self.project.jobs.get(job_id, lazy=True)
+        attempt = 0
+        while True:
+            sink.seek(0)
+            sink.truncate()
+            written = 0
+
+            def write(chunk: bytes) -> None:
+                nonlocal written
+                written += len(chunk)
+                if written > max_bytes:
+                    raise _TooLarge
+                sink.write(chunk)
+
+            try:
+                job.artifacts(streamed=True, action=write, chunk_size=1 << 16, **self.retry)
+                return written
+            except _TooLarge:
+                raise GitLabError(f"download job artifacts: the archive of job {job_id} is "
+                                  f"larger than the limit of {max_bytes} bytes") from None
+            except (PGError, requests.RequestException) as e:
+                # only a body cut off half-way; failed requests were retried already
+                if written == 0 or attempt >= self.retry["max_retries"]:
+                    raise
+                attempt += 1
+                wait = 0.1 * 2**attempt
+                logger.info("download of job %s artifacts broke off after %d bytes (%s); "
+                            "retry %d in %.1f s", job_id, written, type(e).__name__, attempt, wait)
+                time.sleep(wait)

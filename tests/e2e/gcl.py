@@ -28,7 +28,8 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "e2e", "GIT_AUTHOR_EMAIL": "e2e@example.com",
            "GIT_COMMITTER_NAME": "e2e", "GIT_COMMITTER_EMAIL": "e2e@example.com"}
 # predefined variables the scenarios set on purpose
 OVERRIDDEN = ["CI_COMMIT_MESSAGE", "CI_PROJECT_DIR", "CI_PIPELINE_SOURCE", "CI_SERVER_URL",
-              "CI_PROJECT_ID", "CI_COMMIT_TAG", "CI_COMMIT_REF_NAME", "CI_COMMIT_BRANCH"]
+              "CI_PROJECT_ID", "CI_COMMIT_TAG", "CI_COMMIT_REF_NAME", "CI_COMMIT_BRANCH",
+              "CI_PIPELINE_ID"]
 
 
 def available() -> bool:

@@ -177,6 +177,31 @@ def test_parallel_mode_runs_each_changed_notebook_in_its_own_child_job(e2e: Env)
                           ("execute:notebooks/second", "notebooks/second.ipynb")):
         assert _metrics(child, job, notebook)["status"] == "success"
 
+    # The parent's comment job: GitLab hands it no child artifacts, so it collects them through
+    # the API. The emulator holds the parent pipeline, its trigger job and the child pipeline
+    # whose two jobs have the artifacts the child run above produced.
+    emu, pid = e2e.emulator, e2e.project_id
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo.path, capture_output=True,
+                         text=True, check=True).stdout.strip()
+    emu.add_merge_request(pid, iid=5, source_branch="parallel", target_branch="main", sha=sha)
+    parent_pipeline = emu.add_pipeline(pid, ref="parallel", sha=sha,
+                                       source="merge_request_event")
+    child_pipeline = emu.add_child_pipeline(pid, parent_pipeline)
+    for job in ("execute:notebooks/first", "execute:notebooks/second"):
+        folder = child.artifacts(job)
+        emu.add_job(pid, ref="parallel", name=job, pipeline=child_pipeline,
+                    artifacts={p.relative_to(folder).as_posix(): p.read_bytes()
+                               for p in folder.rglob("*") if p.is_file()})
+    comment = repo.gitlab_ci_local("publish-metrics-comment", variables={
+        "CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": "5",
+        "CI_PIPELINE_ID": str(parent_pipeline.id), "GITLAB_TOKEN": TOKEN})
+    assert comment.job_results() == {"publish-metrics-comment": "PASS"}, comment.output[-4000:]
+    log = comment.log("publish-metrics-comment")
+    assert "collected notebooks/first.ipynb (success)" in log, log[-3000:]
+    assert "collected notebooks/second.ipynb (success)" in log
+    [note] = emu.notes(pid, 5)
+    assert "notebooks/first.ipynb" in note.body and "notebooks/second.ipynb" in note.body
+
 
 def test_rendered_pipeline_validates_against_gitlab_ci_schema(e2e: Env, tmp_path: Path) -> None:
     repo = e2e.repo("preview")

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from .emulator import GitLabEmulator
 from .faults import Fault
-from .model import Job, MergeRequest, Note, Pipeline, Project, Release, Tag, Upload, User, WikiPage
+from .model import (
+    Bridge,
+    Job,
+    MergeRequest,
+    Note,
+    Pipeline,
+    Project,
+    Release,
+    Tag,
+    Upload,
+    User,
+    WikiPage,
+)
 from .server import RequestRecord
 
-__all__ = ["Fault", "GitLabEmulator", "Job", "MergeRequest", "Note", "Pipeline", "Project",
-           "Release", "RequestRecord", "Tag", "Upload", "User", "WikiPage"]
+__all__ = ["Bridge", "Fault", "GitLabEmulator", "Job", "MergeRequest", "Note", "Pipeline",
+           "Project", "Release", "RequestRecord", "Tag", "Upload", "User", "WikiPage"]

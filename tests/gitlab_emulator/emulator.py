@@ -14,6 +14,7 @@ from . import seed as seed_mod
 from .api import Response, json_response
 from .faults import Faults
 from .model import (
+    Bridge,
     Job,
     MergeRequest,
     Note,
@@ -154,6 +155,31 @@ class GitLabEmulator:
         return self.state.add_job(project_id, ref=ref, name=name, status=status, sha=sha,
                                   stage=stage, artifacts=artifacts, pipeline=pipeline,
                                   user=owner, token=token, tag=tag)
+
+    def add_bridge(self, project_id: int, *, pipeline: Pipeline, name: str,
+                   downstream: Pipeline | None = None, status: str | None = None,
+                   stage: str = "test", user: AnyUser = None) -> Bridge:
+        """A trigger job in `pipeline`; `downstream` is the pipeline it started (None: it
+        started none, so `downstream_pipeline` is null). `status` defaults to the downstream
+        pipeline's (`strategy: depend`), else "failed"."""
+        return self.state.add_bridge(project_id, pipeline=pipeline, name=name,
+                                     downstream=downstream, status=status, stage=stage,
+                                     user=self._user(user))
+
+    def add_child_pipeline(self, project_id: int, parent: Pipeline, *,
+                           trigger: str = "execute-notebook-child", status: str = "success",
+                           stage: str = "test") -> Pipeline:
+        """A child pipeline of `parent` (same ref and SHA, source `parent_pipeline`) and the
+        trigger job `trigger` in `parent` that started it. Add its jobs with
+        `add_job(pipeline=child, ...)`."""
+        with self.state.lock:
+            child = self.state.add_pipeline(project_id, ref=parent.ref, sha=parent.sha,
+                                            status=status, source="parent_pipeline",
+                                            tag=parent.tag, user=self.state.users.get(
+                                                parent.user_id or -1))
+            self.state.add_bridge(project_id, pipeline=parent, name=trigger, downstream=child,
+                                  stage=stage)
+            return child
 
     def job_token(self, job: Job) -> str:
         return job.token

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .model import (
+    Bridge,
     Job,
     MergeRequest,
     Note,
@@ -189,3 +190,23 @@ def job(state: State, p: Project, j: Job) -> dict[str, Any]:
             "artifacts_expire_at": None, "tag_list": [], "runner": None,
             "archived": False, "failure_reason": "script_failure"
             if j.status == "failed" else None}
+
+
+def bridge(state: State, p: Project, b: Bridge) -> dict[str, Any]:
+    """Entities::Ci::Bridge: JobBasic plus `downstream_pipeline` (PipelineBasic or null)."""
+    pl = p.pipelines[b.pipeline_id]
+    down = p.pipelines.get(b.downstream_id) if b.downstream_id is not None else None
+    data: dict[str, Any] = {
+        "id": b.id, "status": b.status, "stage": b.stage, "name": b.name, "ref": pl.ref,
+        "tag": pl.tag, "coverage": None, "allow_failure": False,
+        "created_at": iso(b.created_at), "started_at": iso(b.created_at),
+        "finished_at": None if b.status in ("running", "pending", "created")
+        else iso(b.created_at), "erased_at": None, "duration": 1.0, "queued_duration": 0.1,
+        "user": user_of(state, b.user_id), "commit": commit(p, pl.sha),
+        "pipeline": pipeline(p, pl), "web_url": f"{p.web_url}/-/jobs/{b.id}",
+        "project": {"ci_job_token_scope_enabled": False},
+        "downstream_pipeline": pipeline(p, down) if down is not None else None}
+    if b.status == "failed":
+        data["failure_reason"] = "downstream_pipeline_creation_failed" if down is None \
+            else "script_failure"
+    return data

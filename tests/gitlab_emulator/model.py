@@ -162,6 +162,21 @@ class Job:
 
 
 @dataclass
+class Bridge:
+    """A trigger job (`trigger:`): in a pipeline, starting `downstream_id` (None: none yet)."""
+
+    id: int
+    project_id: int
+    pipeline_id: int
+    name: str
+    status: str = "success"
+    stage: str = "test"
+    downstream_id: int | None = None
+    user_id: int | None = None
+    created_at: dt.datetime = field(default_factory=now)
+
+
+@dataclass
 class Project:
     id: int
     path_with_namespace: str
@@ -180,6 +195,7 @@ class Project:
     releases: dict[str, Release] = field(default_factory=dict)
     pipelines: dict[int, Pipeline] = field(default_factory=dict)
     jobs: dict[int, Job] = field(default_factory=dict)
+    bridges: dict[int, Bridge] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -1,6 +1,7 @@
 """Pipelines, jobs and job artifacts (lib/api/ci/pipelines.rb, jobs.rb, job_artifacts.rb).
 
-Artifact routes accept job tokens; pipeline and job look-ups do not (not in reference §6)."""
+Artifact routes accept job tokens; pipeline, job and bridge look-ups do not (not in
+reference §6)."""
 
 from __future__ import annotations
 
@@ -140,3 +141,15 @@ def pipeline_jobs(ctx: Ctx) -> Response:
         jobs = [j for j in jobs if j.status in scope]
     jobs.sort(key=lambda j: j.id, reverse=True)
     return paginate(ctx, jobs, lambda j: E.job(ctx.state, ctx.proj, j))
+
+
+@router.add("GET", "/projects/:id/pipelines/:pipeline_id/bridges")
+def pipeline_bridges(ctx: Ctx) -> Response:
+    """The trigger jobs of a pipeline, newest first (`scope` filters by status)."""
+    pipeline = _pipeline(ctx)
+    found = [b for b in ctx.proj.bridges.values() if b.pipeline_id == pipeline.id]
+    scope = ctx.query.get("scope[]") or ctx.query.get("scope")
+    if scope:
+        found = [b for b in found if b.status in scope]
+    found.sort(key=lambda b: b.id, reverse=True)
+    return paginate(ctx, found, lambda b: E.bridge(ctx.state, ctx.proj, b))

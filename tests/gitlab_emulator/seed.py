@@ -99,6 +99,9 @@ def _project_snapshot(state: State, p: Project) -> dict[str, Any]:
                   "sha": j.sha, "status": j.status, "stage": j.stage, "user": who(j.user_id),
                   "artifacts": {k: _artifact(v) for k, v in j.artifacts.items()}}
                  for j in p.jobs.values()],
+        "bridges": [{"id": b.id, "pipeline_id": b.pipeline_id, "name": b.name,
+                     "status": b.status, "stage": b.stage, "downstream_id": b.downstream_id}
+                    for b in p.bridges.values()],
         "releases": [{"tag_name": r.tag_name, "name": r.name, "description": r.description,
                       "released_at": iso(r.released_at), "created_at": iso(r.created_at),
                       "author": who(r.author_id), "milestones": r.milestones,

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterable
 
 from .model import (
+    Bridge,
     Commit,
     Job,
     MergeRequest,
@@ -206,6 +207,22 @@ class State:
                       token=token or "glcbt-" + secrets.token_hex(12), artifacts=data)
             self.must_project(project_id).jobs[job.id] = job
             return job
+
+    def add_bridge(self, project_id: int, *, pipeline: Pipeline, name: str,
+                   downstream: Pipeline | None = None, status: str | None = None,
+                   stage: str = "test", user: User | None = None,
+                   id: int | None = None) -> Bridge:
+        """A trigger job in `pipeline` that started `downstream` (its id comes from the job
+        sequence, as bridges and jobs share GitLab's ci_builds table)."""
+        with self.lock:
+            project = self.must_project(project_id)
+            bridge = Bridge(id=id or self.next_id("job"), project_id=project_id,
+                            pipeline_id=pipeline.id, name=name,
+                            status=status or (downstream.status if downstream else "failed"),
+                            stage=stage, downstream_id=downstream.id if downstream else None,
+                            user_id=user.id if user else pipeline.user_id)
+            project.bridges[bridge.id] = bridge
+            return bridge
 
     def add_release(self, project_id: int, tag_name: str, *, description: str = "",
                     name: str | None = None, ref: str | None = None,

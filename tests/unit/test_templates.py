@@ -290,3 +290,87 @@ def test_release_check_accepts_only_the_project_version(tag: str, ok: bool) -> N
     done = subprocess.run(["bash", "-ec", script], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=60)
     assert (done.returncode == 0) is ok, done.stdout + done.stderr
+
+
+STUB_RUNNER = """#!/bin/sh
+echo "ds-runner $*" >> "$STUB_LOG"
+case "$1" in
+  --version) echo "ds-runner, version 0.1.0" ;;
+  collect) [ -n "$STUB_COLLECT_EXIT" ] && exit "$STUB_COLLECT_EXIT"
+           mkdir -p .ds-runner/notebooks/a && echo '{}' > .ds-runner/notebooks/a/metrics.json ;;
+esac
+"""
+
+
+def _run_script(name: str, mode: str, tmp_path: Path, **env: str) -> tuple[int, list[str], str]:
+    """Run the job's script as a runner would (one bash, errexit) with a stub ds-runner that
+    logs its calls; (exit code, ds-runner calls other than --version, output)."""
+    import os
+
+    job = BY_NAME[name].body({"execution_mode": mode})[name]
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    (bindir / "ds-runner").write_text(STUB_RUNNER)
+    (bindir / "ds-runner").chmod(0o755)
+    log = tmp_path / "calls.log"
+    log.write_text("")
+    variables = {k: str(v) for k, v in job["variables"].items()}
+    script = "set -eo pipefail\n" + "\n".join(job["script"])
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env={"PATH": f"{bindir}:{os.environ['PATH']}",
+                                           "STUB_LOG": str(log), **variables, **env})
+    calls = [c for c in log.read_text().splitlines() if c != "ds-runner --version"]
+    return done.returncode, calls, done.stdout + done.stderr
+
+
+NOTIFY = ["publish-metrics-comment", "write-to-wiki", "auto-release"]
+
+
+@pytest.mark.parametrize("name", NOTIFY)
+def test_notify_jobs_wait_for_the_child_pipeline(name: str) -> None:
+    job = BY_NAME[name].body({"execution_mode": "parallel"})[name]
+    assert {"job": "execute-notebook-child", "optional": True, "artifacts": False} in job["needs"]
+    assert job["variables"]["DS_CHILD_TRIGGER_JOB"] == "execute-notebook-child"
+    full = BY_NAME["ds-pipeline"].body()["include"]
+    [passed] = [i["inputs"] for i in full if i.get("local") == f"/templates/{name}.yml"]
+    assert passed["execution_mode"] == "sequential"
+
+
+@pytest.mark.parametrize("name", NOTIFY)
+def test_parallel_mode_collects_the_child_results_first(name: str, tmp_path: Path) -> None:
+    verb = {"publish-metrics-comment": "comment", "write-to-wiki": "wiki"}.get(name, "release")
+    code, calls, out = _run_script(name, "parallel", tmp_path, GITLAB_TOKEN="glpat-x")
+    assert code == 0, out
+    assert [c.split()[1] for c in calls] == ["collect", verb]
+    assert "--trigger-job execute-notebook-child" in calls[0]
+
+
+@pytest.mark.parametrize("name", NOTIFY)
+def test_sequential_mode_never_collects(name: str, tmp_path: Path) -> None:
+    code, calls, out = _run_script(name, "sequential", tmp_path, GITLAB_TOKEN="glpat-x")
+    assert code == 0, out
+    assert not [c for c in calls if " collect" in c]
+    if name != "auto-release":
+        assert calls == [] and "nothing to publish" in out
+
+
+@pytest.mark.parametrize("name", ["publish-metrics-comment", "write-to-wiki"])
+def test_parallel_comment_and_wiki_without_token_exit_10(name: str, tmp_path: Path) -> None:
+    code, calls, out = _run_script(name, "parallel", tmp_path)
+    assert code == 10 and calls == [] and "GITLAB_TOKEN is not set" in out
+
+
+def test_parallel_release_goes_on_when_collect_fails(tmp_path: Path) -> None:
+    """collect is all or nothing, so release decides: a dev tag passes, a production tag fails
+    for lack of results (the stub release just records the call)."""
+    code, calls, out = _run_script("auto-release", "parallel", tmp_path, STUB_COLLECT_EXIT="10")
+    assert code == 0, out
+    assert [c.split()[1] for c in calls] == ["collect", "release"]
+    assert "results were not collected" in out
+
+
+def test_parallel_nothing_collected_means_nothing_to_publish(tmp_path: Path) -> None:
+    code, calls, out = _run_script("publish-metrics-comment", "parallel", tmp_path,
+                                   GITLAB_TOKEN="glpat-x", STUB_COLLECT_EXIT="0")
+    assert code == 0, out
+    assert [c.split()[1] for c in calls] == ["collect"] and "nothing to publish" in out
