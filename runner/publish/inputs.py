@@ -108,13 +108,23 @@ def production_baseline(client: GitLabClient, tag_regex: str, exclude_tag: str =
 
 def target_baseline(client: GitLabClient, run: LocalRun, ref: str, job: str
                     ) -> dict[str, float] | None:
-    """Metrics of the latest successful ``job`` on ``ref``, read from its artifacts."""
+    """Metrics of the latest successful ``job`` on ``ref``, read from its artifacts.
+
+    In parallel mode each notebook ran in a child-pipeline job of its own; the run recorded that
+    job's name (``info.job_name``), and GitLab's artifacts-by-ref look-up also searches child
+    pipelines, so that name is tried after ``job``.
+    """
     if not ref:
         return None
     path = f"{run.artifact_dir}/{METRICS_FILE}"
-    data = client.artifact_file(ref, path, job)
+    jobs = list(dict.fromkeys(j for j in (job, run.result.info.get("job_name", "")) if j))
+    data = None
+    for name in jobs:
+        data = client.artifact_file(ref, path, name)
+        if data is not None:
+            break
     if data is None:
-        logger.info("no %s artifact %s on %s: no baseline yet", job, path, ref)
+        logger.info("no %s artifact %s on %s: no baseline yet", " or ".join(jobs), path, ref)
         return None
     try:
         return dict(RunResult.from_dict(json.loads(data)).metrics)

@@ -19,30 +19,36 @@ from runner.release import ReleaseInfo, render_release_notes
 logger = logging.getLogger(__name__)
 
 
-def model_paths(runs: list[LocalRun], model_file: str) -> list[str]:
-    """Artifact paths of model files: ``--model-file``, else per result ``artifacts.model``
-    (relative to its output folder) or ``info.model_path`` (the copy of that file in the output
-    folder when there is one, since the output folder is the job's artifact)."""
+def model_paths(runs: list[LocalRun], model_file: str) -> list[tuple[str, str]]:
+    """(artifact path, URL of the job that has it or "") of model files: ``--model-file``, else
+    per result ``artifacts.model`` (relative to its output folder) or ``info.model_path`` (the
+    copy of that file in the output folder when there is one, since the output folder is the
+    job's artifact)."""
     if model_file:
-        return [model_file]
+        return [(model_file, "")]
     paths = []
     for run in runs:
         rel = run.result.artifacts.get("model")
         recorded = run.result.info.get("model_path", "")
+        job_url = run.result.info.get("job_url", "")
         if rel:
-            paths.append(f"{run.artifact_dir}/{rel}")
+            paths.append((f"{run.artifact_dir}/{rel}", job_url))
         elif recorded:
             name = PurePosixPath(recorded).name
             in_output = (run.folder / name).is_file()
-            paths.append(f"{run.artifact_dir}/{name}" if in_output else recorded)
+            paths.append((f"{run.artifact_dir}/{name}", job_url) if in_output
+                         else (recorded, ""))
     return paths
 
 
-def asset_links(env: CiEnv, tag: str, job: str, models: list[str], image: str
+def asset_links(env: CiEnv, tag: str, job: str, models: list[tuple[str, str]], image: str
                 ) -> list[dict[str, str]]:
+    """Model files link to the job that produced them when it is known (in parallel mode a
+    child-pipeline job), else to the latest ``job`` artifacts of the tag."""
     links = []
-    for path in models:
-        url = env.web_url(f"jobs/artifacts/{quote(tag, safe='')}/raw/{path}?job={quote(job)}")
+    for path, job_url in models:
+        url = (f"{job_url.rstrip('/')}/artifacts/raw/{quote(path)}" if job_url else
+               env.web_url(f"jobs/artifacts/{quote(tag, safe='')}/raw/{path}?job={quote(job)}"))
         if url:
             links.append({"name": f"Model file {PurePosixPath(path).name}", "url": url,
                           "link_type": "package"})

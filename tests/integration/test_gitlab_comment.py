@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from runner.comments import MARKER, parse_history
 from runner.metrics import CellError
 from tests.gitlab_emulator import GitLabEmulator
-from tests.publish_helpers import BOT_TOKEN, SHA, Scene, make_scene, release_description
+from tests.publish_helpers import BOT_TOKEN, MAIN_SHA, SHA, Scene, make_scene, release_description
 from tests.report_helpers import make_result
 
 pytestmark = pytest.mark.integration
@@ -95,6 +96,20 @@ def test_with_target_and_production_baselines(scene: Scene) -> None:
     assert "| `logloss` ↓ | 0.21 | 0.25 | ▼ -0.04 (-16.0%) 🟢 better | — | — |" in note.body
     assert "production release `v0.9.0`" in note.body
     assert "| no_regression | `auc` | 0.97 | 0.9702 | ❌ fail |" in note.body
+
+
+def test_parallel_mode_baseline_comes_from_the_child_job(scene: Scene) -> None:
+    """A notebook run in a child-pipeline job finds its baseline under that job's name."""
+    child_job = "execute:notebooks/train"
+    scene.write(make_result(metrics={"auc": 0.97}, figure=False,
+                            info={"job_name": child_job}))
+    result = make_result(metrics={"auc": 0.9})
+    scene.emu.add_job(scene.project_id, ref="main", name=child_job, sha=MAIN_SHA,
+                      artifacts={".ds-runner/notebooks/train/metrics.json":
+                                 json.dumps(result.to_dict())})
+    assert scene.run("comment")[0] == 0
+    [note] = ours(scene)
+    assert "| `auc` ↑ | 0.97 | 0.9 | ▲ +0.07" in note.body
 
 
 def test_failed_notebook(scene: Scene) -> None:

@@ -41,6 +41,19 @@ def test_release_on_production_tag_is_created(scene: Scene) -> None:
     assert "PASS  min" in out and "created release v1.0.0" in out
 
 
+def test_model_link_points_at_the_job_that_trained_it(scene: Scene) -> None:
+    """In parallel mode the model comes from a child-pipeline job, which the run recorded."""
+    job_url = f"{scene.emu.url}/group/ds-example/-/jobs/7001"
+    info = {"model_path": "xgb_model.json", "job_url": job_url}
+    scene.write(make_result(info=info))
+    assert scene.run("release")[0] == 0
+    rel = scene.emu.release(scene.project_id, "v1.0.0")
+    assert rel is not None
+    links = {ln.name: ln.url for ln in rel.links}
+    assert links["Model file xgb_model.json"] == (
+        f"{job_url}/artifacts/raw/.ds-runner/notebooks/train/xgb_model.json")
+
+
 def test_rerun_updates_and_does_not_double(scene: Scene) -> None:
     assert scene.run("release")[0] == 0
     scene.write(make_result(metrics={"auc": 0.99, "logloss": 0.2}))
