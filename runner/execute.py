@@ -13,7 +13,7 @@ import logging
 import os
 import subprocess
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,14 +90,24 @@ def _load(path: Path, name: str) -> Any:
         raise UsageError(f"{name}: cannot read the notebook: {e}") from e
 
 
-def load_declared(path: Path, name: str) -> set[str] | None:
-    """Names a notebook's parameters cell declares (None: it has no parameters cell)."""
+class _AnyName:
+    """Every name: what a parameters cell papermill cannot inspect may declare."""
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+
+def load_declared(path: Path, name: str) -> Container[str] | None:
+    """Names a notebook's parameters cell declares (None: it has no parameters cell; every name
+    when papermill cannot inspect the notebook's language)."""
     from runner.kernels import choose_kernel
-    from runner.parameters import declared_parameters
+    from runner.parameters import Unchecked, declared_parameters
 
     nb = _load(path, name)
     kernel = choose_kernel(nb.metadata, None)
     declared = declared_parameters(nb, kernel.name, kernel.language)
+    if isinstance(declared, Unchecked):
+        return _AnyName()
     return None if declared is None else set(declared)
 
 

@@ -11,6 +11,7 @@ None, else the string.
 from __future__ import annotations
 
 import ast
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,13 @@ class Declared:
     optional: bool = False  # annotated Optional[...] or defaulting to None
 
 
+logger = logging.getLogger(__name__)
+
+class Unchecked(dict[str, "Declared"]):
+    """A parameters cell in a language papermill cannot inspect (R, Julia, ...): its names are
+    unknown, so passed parameters cannot be checked and are converted as ``papermill -p`` does."""
+
+
 def parameters_cell_index(nb: Any) -> int | None:
     for index, cell in enumerate(nb.cells):
         if PARAMETERS_TAG in cell.get("metadata", {}).get("tags", []):
@@ -57,8 +65,8 @@ def declared_parameters(nb: Any, kernel_name: str, language: str) -> dict[str, D
     translator = papermill_translators.find_translator(kernel_name, language)
     try:
         found = translator.inspect(nb.cells[index])
-    except NotImplementedError:
-        return {}
+    except NotImplementedError:  # papermill's Translator.inspect for languages it cannot parse
+        return Unchecked()
     return {p.name: _declared(p.name, p.inferred_type_name, p.default) for p in found}
 
 
@@ -161,6 +169,10 @@ def resolve(where: str, declared: dict[str, Declared] | None,
         names = ", ".join(sorted(raw))
         raise UsageError(f"{where}: has no cell tagged 'parameters', so it cannot take "
                          f"parameters ({names}); tag the cell that assigns them")
+    if isinstance(declared, Unchecked):
+        logger.warning("%s: papermill cannot read this language's parameters cell, so %s "
+                       "cannot be checked against it", where, ", ".join(sorted(raw)))
+        return {name: _papermill_rule(value) for name, value in raw.items()}
     unknown = sorted(set(raw) - set(declared))
     if unknown:
         known = ", ".join(sorted(declared)) or "none"

@@ -122,3 +122,21 @@ def test_injection_without_parameters_cell_goes_first_and_drops_old_markers() ->
     inject_parameters(nb, "python3", "python", {"device": "cpu"})
     assert nb.cells[0].metadata["tags"] == ["injected-parameters"]
     assert len(nb.cells) == 2
+
+
+def test_language_papermill_cannot_inspect_takes_parameters_unchecked(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An R notebook: papermill has an R translator but cannot read its parameters cell, so
+    -p values pass through (converted as ``papermill -p`` does) instead of all being unknown."""
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell('alpha <- 0.5\nlabel <- "x"')
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell]
+    nb.metadata["kernelspec"] = {"name": "ir", "language": "R", "display_name": "R"}
+    declared = declared_parameters(nb, "ir", "R")
+    assert declared is not None
+    with caplog.at_level("WARNING", logger="runner.parameters"):
+        got = resolve("nb.ipynb", declared, {"alpha": "0.9", "label": "y", "n": "3"})
+    assert got == {"alpha": 0.9, "label": "y", "n": 3}
+    assert "cannot be checked" in caplog.text
+
