@@ -48,7 +48,14 @@ class Template:
 
     @property
     def description(self) -> str:
-        return " ".join(str(self.header["spec"].get("description", "")).split())
+        """The comment lines at the top of the file. Not `spec:description`: GitLab accepts that
+        key only from 18.10 and rejects the whole include before (docs/gitlab-versions.md)."""
+        lines = []
+        for line in self.header_text.splitlines():
+            if not line.startswith("#"):
+                break
+            lines.append(line.lstrip("#"))
+        return " ".join(" ".join(lines).split())
 
     def defaults(self) -> dict[str, Any]:
         return {name: spec.get("default") for name, spec in self.inputs.items()}
