@@ -108,7 +108,12 @@ def child_pipeline(detection: Detection, opts: ChildOptions) -> dict[str, Any]:
     if not opts.image:
         logger.warning("no --child-image (DS_CHILD_IMAGE, CI_JOB_IMAGE): the child jobs use the "
                        "runner's default image, which may lack ds-runner")
-    pipeline: dict[str, Any] = {"stages": [opts.stage]}
+    # Without workflow:rules a job without rules gets GitLab's default `only: [branches, tags]`,
+    # and a child of a merge-request pipeline is neither, so it would get no jobs at all
+    # (gitlab-org/gitlab#322012; lib/gitlab/ci/config/entry/processable.rb drops that default
+    # when workflow:rules exist). `when: always` keeps the child running under every parent.
+    pipeline: dict[str, Any] = {"workflow": {"rules": [{"when": "always"}]},
+                                "stages": [opts.stage]}
     if not detection.notebooks:
         note = f"ds-runner detect: nothing to run: {detection.reason}"
         pipeline[EMPTY_JOB] = {**_common(opts), "variables": {"GIT_STRATEGY": "none"},

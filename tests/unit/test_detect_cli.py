@@ -106,7 +106,8 @@ def test_skip_outputs(repo: Repo, capsys: pytest.CaptureFixture[str], tmp_path: 
     assert (values["DS_SKIP"], values["DS_NOTEBOOKS"], values["DS_NOTEBOOK_COUNT"]) == (
         "true", "", "0")
     pipeline = yaml.safe_load(child.read_text())
-    assert list(pipeline) == ["stages", EMPTY_JOB]
+    assert list(pipeline) == ["workflow", "stages", EMPTY_JOB]
+    assert pipeline["workflow"] == {"rules": [{"when": "always"}]}  # runs under an MR parent too
     assert pipeline[EMPTY_JOB]["variables"] == {"GIT_STRATEGY": "none"}
     validate_gitlab_ci(child)
 
@@ -157,7 +158,7 @@ def test_sequential_mode_chains_the_jobs() -> None:
     detection = Detection(notebooks=["a.ipynb", "b.ipynb", "c.ipynb"], skip=False, reason="r",
                           source="push")
     pipeline = child_pipeline(detection, ChildOptions.build(mode="sequential", image="i"))
-    jobs = [name for name in pipeline if name != "stages"]
+    jobs = [name for name in pipeline if name not in ("stages", "workflow")]
     assert jobs == ["execute:a", "execute:b", "execute:c"]
     assert "needs" not in pipeline["execute:a"]
     assert pipeline["execute:c"]["needs"] == ["execute:b"]
