@@ -100,22 +100,28 @@ VARIABLES: dict[str, list[str]] = {
         "`GITLAB_TOKEN` set, MLflow logs to the project's GitLab experiment tracking)",
         "`DS_DEVICE` (optional) forces `cpu` or `cuda`",
         "artifacts: `.ds-runner/` (executed notebook, HTML, `metrics.json`, figures), exposed in "
-        "the merge request as *notebook results*, and `metrics.txt` as a metrics report",
+        "the merge request as *notebook results*, and `metrics.txt` as a metrics report (shown "
+        "in merge requests on Premium and Ultimate only)",
     ],
     "execute-scheduled": [
         "`SCORING_NOTEBOOK` (schedule variable, through detect-notebooks)",
         "`DS_IMAGE`, `MLFLOW_TRACKING_URI`, `MLFLOW_TRACKING_TOKEN`, `DS_DEVICE` as for "
         "execute-notebook",
+        "`metrics.txt` is a metrics report, shown in merge requests on Premium and Ultimate only",
     ],
     "publish-metrics-comment": [
-        "`GITLAB_TOKEN` (masked; project access token, Developer role, `api` scope); without it "
+        "`GITLAB_TOKEN` (masked; `api` scope, Developer role: a dedicated user's personal access "
+        "token, or a project access token where your tier has them: README.md, *GitLab "
+        "versions and tokens*); without it "
         "the job ends with exit code 10, a warning, and the pipeline still passes",
         "when no notebook ran (no `metrics.json` in `.ds-runner/`) it publishes nothing and passes",
         "`CI_MERGE_REQUEST_IID`, `CI_MERGE_REQUEST_TARGET_BRANCH_NAME`, `CI_API_V4_URL`, "
         "`CI_PROJECT_ID`, `CI_PIPELINE_URL`, `CI_JOB_URL` (predefined)",
     ],
     "write-to-wiki": [
-        "`GITLAB_TOKEN` (masked; `api` scope; the job token cannot write the wiki); without it "
+        "`GITLAB_TOKEN` (masked; `api` scope, Developer role: a dedicated user's personal access "
+        "token, or a project access token where your tier has them; the job token cannot write "
+        "the wiki); without it "
         "the job ends with exit code 10 and a warning",
         "`CI_API_V4_URL`, `CI_PROJECT_ID`, `CI_PIPELINE_URL`, `CI_JOB_URL`, `CI_COMMIT_SHA` "
         "(predefined)",

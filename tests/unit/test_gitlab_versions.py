@@ -282,3 +282,20 @@ def test_catalog_release_image_has_release_cli_and_glab() -> None:
     image = ci["catalog-release"]["image"]
     assert image.startswith("registry.gitlab.com/gitlab-org/release-cli:"), image
     assert "release" in ci["catalog-release"]
+
+
+@pytest.mark.parametrize("name", ["publish-metrics-comment", "write-to-wiki"])
+def test_token_advice_works_on_gitlab_com_free(name: str) -> None:
+    """Project access tokens need Premium on gitlab.com: the docs and the job's warning name a
+    personal access token too."""
+    page = (ROOT / "docs" / "components" / f"{name}.md").read_text(encoding="utf-8")
+    assert "personal access token" in page
+    template = (ROOT / "templates" / f"{name}.yml").read_text(encoding="utf-8")
+    [warning] = [line for line in template.splitlines() if "WARNING: GITLAB_TOKEN" in line]
+    assert "personal access token" in warning
+
+
+@pytest.mark.parametrize("name", ["execute-notebook", "execute-scheduled"])
+def test_metrics_report_docs_name_its_tiers(name: str) -> None:
+    page = (ROOT / "docs" / "components" / f"{name}.md").read_text(encoding="utf-8")
+    assert "Premium and Ultimate" in page
