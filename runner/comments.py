@@ -15,6 +15,7 @@ from runner.masking import Masker
 from runner.render import (
     NotebookReport,
     RunContext,
+    baseline_line,
     cell,
     failure_block,
     figures,
@@ -110,8 +111,8 @@ def _section(rep: NotebookReport, ctx: RunContext) -> str:
         parts.append(failure)
     columns = [(ctx.target_label or "target branch", rep.target),
                (ctx.production_label or "production", rep.production)]
-    parts += ["#### Metrics", metrics_table(rep, columns), "#### Validation gates",
-              gate_table(rep.gates)]
+    parts += ["#### Metrics", metrics_table(rep, columns), baseline_line(rep),
+              "#### Validation gates", gate_table(rep.gates)]
     pics = figures(rep)
     if pics:
         parts += ["#### Figures", pics]

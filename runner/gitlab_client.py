@@ -98,6 +98,26 @@ class PipelineJob:
     archive_size: int | None       # bytes of the artifacts archive; None when it has none
 
 
+@dataclass(frozen=True)
+class ProjectJob:
+    """A job from the project's job list, with the pipeline it ran in (a child pipeline for a
+    job of one) and the commit."""
+
+    id: int
+    name: str
+    ref: str
+    tag: bool
+    status: str
+    web_url: str
+    has_archive: bool
+    sha: str
+    commit_url: str
+    pipeline_id: int
+    pipeline_status: str
+    pipeline_source: str
+    pipeline_url: str
+
+
 class _TooLarge(Exception):
     pass
 
@@ -488,6 +508,43 @@ class GitLabClient:
                                      str(getattr(j, "web_url", "") or ""),
                                      int(archive.get("size") or 0) if archive else None))
         return found
+
+    @_errors("list", "project jobs")
+    def project_jobs(self, scope: str, per_page: int = 100) -> Iterator[ProjectJob]:
+        """The project's jobs with status ``scope``, newest first, page by page as the caller
+        reads on (``GET /projects/:id/jobs?scope[]=``: GitLab filters by status only, and its
+        pages carry no totals). Child-pipeline jobs are listed too."""
+        for j in self.project.jobs.list(scope=[scope], iterator=True, per_page=per_page,
+                                        **self.retry):
+            data = j.attributes               # `artifacts` is also a method of ProjectJob
+            pipeline = data.get("pipeline") or {}
+            commit = data.get("commit") or {}
+            sha = str(pipeline.get("sha") or commit.get("id") or "")
+            pipeline_url = str(pipeline.get("web_url") or "")
+            commit_url = str(commit.get("web_url") or "")
+            if not commit_url and "/-/pipelines/" in pipeline_url and sha:
+                commit_url = f"{pipeline_url.split('/-/pipelines/')[0]}/-/commit/{sha}"
+            yield ProjectJob(
+                int(data["id"]), str(data["name"]), str(data.get("ref") or ""),
+                bool(data.get("tag")), str(data["status"]), str(data.get("web_url") or ""),
+                any(a.get("file_type") == "archive" for a in data.get("artifacts") or []),
+                sha, commit_url, int(pipeline.get("id") or 0), str(pipeline.get("status") or ""),
+                str(pipeline.get("source") or ""), pipeline_url)
+
+    @_errors("download", "job artifact")
+    def job_artifact_file(self, job_id: int, path: str) -> bytes | None:
+        """One file of job ``job_id``'s artifacts archive; None when the job has no archive or
+        the archive no such file (GitLab answers 404 for both)."""
+        from gitlab.exceptions import GitlabGetError
+
+        job = self.project.jobs.get(job_id, lazy=True)
+        try:
+            data = job.artifact(path, **self.retry)
+        except GitlabGetError as e:
+            if _code(e) == 404:
+                return None
+            raise
+        return bytes(data)
 
     @_errors("download", "job artifacts")
     def job_artifacts(self, job_id: int, sink: IO[bytes], *, max_bytes: int) -> int:

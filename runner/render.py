@@ -33,8 +33,24 @@ class RunContext:
     commit_url: str = ""
     time: str = ""                      # ISO 8601 UTC, e.g. 2026-11-22T16:00:00Z
     target_label: str = ""              # e.g. "main"; column header of the target baseline
-    target_note: str = "latest successful run"
+    target_note: str = "newest successful job that ran each notebook"
     production_label: str = ""          # e.g. "v0.9.0"; "" when there is no production release
+
+
+@dataclass(frozen=True)
+class BaselineOrigin:
+    """Where a target-branch baseline came from: the job, its pipeline and commit; with no
+    baseline, how many jobs of the branch were searched."""
+
+    ref: str
+    commit_sha: str = ""
+    commit_url: str = ""
+    pipeline_id: int | None = None
+    pipeline_url: str = ""
+    job_id: int | None = None
+    job_url: str = ""
+    searched: int | None = None         # jobs looked at (None: no job list was read)
+    note: str = ""                      # why the search stopped short, if it did
 
 
 @dataclass
@@ -43,6 +59,7 @@ class NotebookReport:
 
     result: RunResult
     target: Mapping[str, float] | None = None
+    target_origin: BaselineOrigin | None = None
     production: Mapping[str, float] | None = None
     directions: Mapping[str, str] = field(default_factory=dict)
     gates: list[GateResult] = field(default_factory=list)
@@ -168,6 +185,28 @@ def run_links(rep: NotebookReport, ctx: RunContext) -> str:
     if mlflow:
         parts.append(link("MLflow run", mlflow))
     return " · ".join(parts)
+
+
+def baseline_line(rep: NotebookReport) -> str:
+    """``Baseline on `main`: commit `abc12345` · pipeline #12 · job #34``, or how far the
+    search went when there is none; "" when the report has no target-branch search."""
+    origin = rep.target_origin
+    if origin is None:
+        return ""
+    where = f"`{cell(origin.ref)}`"
+    note = f"; {cell(origin.note)}" if origin.note else ""
+    if rep.target is None:
+        searched = (f" (searched {origin.searched} job{'s' if origin.searched != 1 else ''} "
+                    f"for {where})") if origin.searched is not None else ""
+        return f"Baseline on {where}: {NO_BASELINE}{searched}{note}"
+    parts = []
+    if origin.commit_sha:
+        parts.append("commit " + link(f"`{short_sha(origin.commit_sha)}`", origin.commit_url))
+    if origin.pipeline_id is not None:
+        parts.append(link(f"pipeline #{origin.pipeline_id}", origin.pipeline_url))
+    if origin.job_id is not None:
+        parts.append(link(f"job #{origin.job_id}", origin.job_url))
+    return f"Baseline on {where}: {' · '.join(parts) or cell(origin.note)}"
 
 
 def job_url_of(result: RunResult, ctx: RunContext) -> str:

@@ -76,8 +76,10 @@ def publish_comment(env: CiEnv, results_dir: Path, *, baseline_job: str, tag_reg
     ctx.target_label, ctx.production_label = target, prod_tag
     reports: list[NotebookReport] = []
     for run in runs:
-        rep = report_for(run, target_baseline(client, run, target, baseline_job),
+        base = target_baseline(client, run, target, baseline_job)
+        rep = report_for(run, base.metrics,
                          (production or {}).get(run.result.notebook) if production else None)
+        rep.target_origin = base.origin
         rep.figure_urls = _upload_figures(client, run)
         job_url = job_url_of(run.result, ctx)
         rep.artifact_urls = {name: f"{job_url.rstrip('/')}/artifacts/file/{run.artifact_dir}/{path}"
@@ -91,7 +93,7 @@ def publish_comment(env: CiEnv, results_dir: Path, *, baseline_job: str, tag_reg
         client.update_mr_note(mr.iid, existing.id, body)
         echo(f"{'would update' if dry_run else 'updated'} note {existing.id} on !{mr.iid}")
     else:
-        note_id = client.create_mr_note(mr.iid, body)
+        note_id = client.create_mr_note(mr.iid, body, marker=MARKER)
         echo(f"{'would create' if dry_run else 'created'} note "
              f"{note_id if note_id is not None else ''} on !{mr.iid}".replace("  ", " "))
     return 0

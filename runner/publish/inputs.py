@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -16,8 +15,10 @@ from runner.errors import UsageError
 from runner.gates import GateResult, evaluate, parse_gates
 from runner.gitlab_client import GitLabClient
 from runner.metrics import METRICS_FILE, RunResult, find_results
+from runner.pipeline import job_name as child_job_name
+from runner.publish.baseline import Baseline, find_baseline
 from runner.release import parse_release_metrics
-from runner.render import NotebookReport
+from runner.render import BaselineOrigin, NotebookReport
 
 logger = logging.getLogger(__name__)
 DEFAULT_TAG_REGEX = r"^v\d+\.\d+\.\d+$"
@@ -106,28 +107,19 @@ def production_baseline(client: GitLabClient, tag_regex: str, exclude_tag: str =
     return "", None
 
 
-def target_baseline(client: GitLabClient, run: LocalRun, ref: str, job: str
-                    ) -> dict[str, float] | None:
-    """Metrics of the latest successful ``job`` on ``ref``, read from its artifacts.
+def baseline_job_names(run: LocalRun, job: str) -> list[str]:
+    """The names a notebook's results can be found under on the target branch: ``job``
+    (``--baseline-job``, sequential mode), the job the run recorded (``info.job_name``) and the
+    parallel-mode child job ``execute:<path without .ipynb>``."""
+    recorded = str(run.result.info.get("job_name", "") or "")
+    names = (job, recorded, child_job_name(run.result.notebook))
+    return list(dict.fromkeys(n for n in names if n))
 
-    In parallel mode each notebook ran in a child-pipeline job of its own; the run recorded that
-    job's name (``info.job_name``), and GitLab's artifacts-by-ref look-up also searches child
-    pipelines, so that name is tried after ``job``.
-    """
+
+def target_baseline(client: GitLabClient, run: LocalRun, ref: str, job: str) -> Baseline:
+    """Metrics of the newest successful job on ``ref`` that holds this notebook's
+    ``metrics.json`` (runner.publish.baseline), with the commit and pipeline it came from."""
     if not ref:
-        return None
+        return Baseline(None, BaselineOrigin(ref))
     path = f"{run.artifact_dir}/{METRICS_FILE}"
-    jobs = list(dict.fromkeys(j for j in (job, run.result.info.get("job_name", "")) if j))
-    data = None
-    for name in jobs:
-        data = client.artifact_file(ref, path, name)
-        if data is not None:
-            break
-    if data is None:
-        logger.info("no %s artifact %s on %s: no baseline yet", " or ".join(jobs), path, ref)
-        return None
-    try:
-        return dict(RunResult.from_dict(json.loads(data)).metrics)
-    except (ValueError, TypeError) as e:
-        logger.warning("unreadable baseline %s on %s: %s", path, ref, e)
-        return None
+    return find_baseline(client, ref, path, baseline_job_names(run, job))

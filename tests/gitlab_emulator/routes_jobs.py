@@ -1,7 +1,8 @@
 """Pipelines, jobs and job artifacts (lib/api/ci/pipelines.rb, jobs.rb, job_artifacts.rb).
 
 Artifact routes accept job tokens; pipeline, job and bridge look-ups do not (not in
-reference §6)."""
+reference §6). Artifacts by ref follow GitLab's latest-successful-pipeline rule
+(`latest_successful_job`); to find an older result, list jobs and read a file by job id."""
 
 from __future__ import annotations
 
@@ -18,16 +19,44 @@ STATUSES = ["created", "waiting_for_resource", "preparing", "pending", "running"
             "failed", "canceled", "skipped", "manual", "scheduled"]
 
 
+# Pipeline sources that never count as "the latest pipeline of a ref": GitLab's
+# Enums::Ci::Pipeline.dangling_sources (app/models/concerns/enums/ci/pipeline.rb), left out of
+# Project#ci_pipelines; a child pipeline (parent_pipeline) is one of them.
+DANGLING_SOURCES = {"webide", "parent_pipeline", "ondemand_dast_scan", "ondemand_dast_validation",
+                    "security_orchestration_policy", "container_registry_push", "duo_workflow",
+                    "pipeline_execution_policy_schedule"}
+
+
+def descendants(ctx: Ctx, pipeline: Pipeline) -> list[Pipeline]:
+    """`pipeline` and the child pipelines its trigger jobs started, recursively (same project),
+    in pipeline order: Ci::Pipeline#self_and_project_descendants."""
+    found, todo = [], [pipeline]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += [ctx.proj.pipelines[b.downstream_id] for b in ctx.proj.bridges.values()
+                 if b.pipeline_id == current.id and b.downstream_id in ctx.proj.pipelines]
+    return sorted(found, key=lambda p: p.id)
+
+
 def latest_successful_job(ctx: Ctx, ref: str, name: str) -> Job:
-    """Project#latest_successful_build_for_ref: the job `name` with artifacts in the latest
-    successful pipeline on `ref` (the job's own status is not checked); none -> RecordNotFound,
-    answered `404 Not found`."""
-    pipelines = [p for p in ctx.proj.pipelines.values() if p.ref == ref and p.status == "success"]
-    for pipeline in sorted(pipelines, key=lambda p: p.id, reverse=True)[:1]:
-        jobs = [j for j in ctx.proj.jobs.values()
-                if j.pipeline_id == pipeline.id and j.name == name and j.artifacts]
-        if jobs:
-            return max(jobs, key=lambda j: j.id)
+    """Project#latest_successful_build_for_ref (app/models/project.rb), as used by
+    lib/api/ci/job_artifacts.rb: take the *latest successful pipeline* of `ref`
+    (Ci::Pipeline.latest_successful_for_ref over Project#ci_pipelines: newest id, status
+    success, no child pipeline), then the job `name` with artifacts in it or its child
+    pipelines, parent first (Ci::Pipeline#build_with_artifacts_in_self_and_project_descendants:
+    `ordered_by_pipeline`). Older pipelines are never searched, whether or not the latest one
+    ran the job (gitlab-org/gitlab#349316); the job's own status is not checked. None ->
+    RecordNotFound, answered `404 Not found`."""
+    pipelines = [p for p in ctx.proj.pipelines.values()
+                 if p.ref == ref and p.status == "success" and p.source not in DANGLING_SOURCES]
+    if pipelines:
+        latest = max(pipelines, key=lambda p: p.id)
+        for pipeline in descendants(ctx, latest):
+            jobs = [j for j in ctx.proj.jobs.values()
+                    if j.pipeline_id == pipeline.id and j.name == name and j.artifacts]
+            if jobs:
+                return max(jobs, key=lambda j: j.id)   # `latest`: not a retried one
     raise ApiError(404, {"message": "404 Not found"})
 
 
@@ -73,6 +102,32 @@ def _job(ctx: Ctx) -> Job:
     return job
 
 
+# CommitStatus::AVAILABLE_STATUSES, the values `scope` accepts (lib/api/ci/jobs.rb).
+JOB_SCOPES = ["created", "waiting_for_resource", "preparing", "waiting_for_callback", "pending",
+              "running", "success", "failed", "canceling", "canceled", "skipped", "manual",
+              "scheduled"]
+
+
+@router.add("GET", "/projects/:id/jobs", auth=True)
+def project_jobs(ctx: Ctx) -> Response:
+    """lib/api/ci/jobs.rb `get ':id/jobs'`: every job of the project (child pipelines' too, and
+    trigger jobs not: `user_project.builds`), newest first (`order(id: :desc)`), filtered by
+    `scope`/`scope[]` (statuses) and nothing else, offset pages `without_count` (no X-Total,
+    X-Total-Pages or rel="last": lib/gitlab/pagination/offset_pagination.rb). The job token
+    is not accepted here on the GitLab versions we support (docs/gitlab-facts.md)."""
+    scope = ctx.query.get("scope[]") or ctx.query.get("scope") or []
+    if any(s not in JOB_SCOPES for s in scope):
+        raise ApiError(400, {"error": "scope does not have a valid value"})
+    jobs = [j for j in ctx.proj.jobs.values() if not scope or j.status in scope]
+    jobs = sort_items(ctx, jobs, {"id": lambda j: j.id}, "id")
+    response = paginate(ctx, jobs, lambda j: E.job(ctx.state, ctx.proj, j))
+    for header in ("x-total", "x-total-pages"):
+        response.headers.pop(header, None)
+    response.headers["Link"] = ", ".join(
+        part for part in response.headers["Link"].split(", ") if 'rel="last"' not in part)
+    return response
+
+
 @router.add("GET", "/projects/:id/jobs/:job_id")
 def get_job(ctx: Ctx) -> Response:
     return json_response(E.job(ctx.state, ctx.proj, _job(ctx)))
@@ -88,7 +143,12 @@ def download_job(ctx: Ctx) -> Response:
 
 @router.add("GET", "/projects/:id/jobs/:job_id/artifacts/*path", job_token=True)
 def raw_job(ctx: Ctx) -> Response:
-    return _entry(_job(ctx), ctx.match["path"])
+    """One file of a job's archive by job id (lib/api/ci/job_artifacts.rb: `not_found! unless
+    build.available_artifacts?`, then Workhorse reads the entry)."""
+    job = _job(ctx)
+    if not job.artifacts:
+        raise not_found()
+    return _entry(job, ctx.match["path"])
 
 
 def _pipelines(ctx: Ctx) -> list[Pipeline]:

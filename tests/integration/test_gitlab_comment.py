@@ -37,7 +37,8 @@ def test_first_comment_creates_one_note_with_upload(scene: Scene) -> None:
     [upload] = scene.emu.uploads(scene.project_id)
     assert upload.filename == "roc.png"
     assert f"![roc](/uploads/{upload.secret}/roc.png)" in note.body
-    assert note.body.count("no baseline yet") == 4         # two metrics x two baselines
+    assert note.body.count("no baseline yet") == 5    # two metrics x two baselines + origin
+    assert "Baseline on `main`: no baseline yet (searched 0 jobs for `main`)" in note.body
     assert f"({scene.emu.url}/group/ds-example/-/jobs/1000/artifacts/file/" \
            ".ds-runner/notebooks/train/train.ipynb)" in note.body
     assert "created note" in out and BOT_TOKEN not in out

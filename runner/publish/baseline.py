@@ -1,0 +1,102 @@
+"""The target-branch baseline: the newest successful job on the branch that holds this
+notebook's ``metrics.json``.
+
+GitLab's artifacts-by-ref look-up (``GET /projects/:id/jobs/artifacts/:ref/raw/*path?job=``)
+reads only the named job of the *latest successful pipeline* of the ref, whether or not that
+pipeline ran the notebook (gitlab-org/gitlab#349316); on a busy branch that pipeline usually ran
+other notebooks, or was a schedule. So this lists the project's successful jobs newest first
+(``GET /projects/:id/jobs?scope[]=success``, which filters by status only, child-pipeline jobs
+included), keeps those on the branch under a name the notebook runs as, skips those whose
+pipeline failed or was canceled, and reads the file from each
+(``GET /projects/:id/jobs/:job_id/artifacts/*path``) until one has it. Both bounds are fixed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from runner.errors import GitLabError
+from runner.gitlab_client import GitLabClient, ProjectJob
+from runner.metrics import RunResult
+from runner.render import BaselineOrigin
+
+logger = logging.getLogger(__name__)
+
+PER_PAGE = 100
+MAX_JOBS = 500        # successful jobs looked at, all branches: five pages of 100
+MAX_PROBES = 20       # artifact files tried
+SKIPPED_PIPELINES = frozenset({"failed", "canceled", "canceling"})
+
+
+@dataclass(frozen=True)
+class Baseline:
+    metrics: dict[str, float] | None
+    origin: BaselineOrigin
+
+
+def _metrics(data: bytes, where: str) -> dict[str, float] | None:
+    try:
+        return dict(RunResult.from_dict(json.loads(data)).metrics)
+    except (ValueError, TypeError, KeyError) as e:
+        logger.warning("unreadable baseline %s: %s", where, e)
+        return None
+
+
+def _candidate(job: ProjectJob, ref: str, names: list[str]) -> bool:
+    return (job.ref == ref and not job.tag and job.name in names and job.has_archive
+            and job.pipeline_status not in SKIPPED_PIPELINES)
+
+
+def _by_ref(client: GitLabClient, ref: str, path: str, names: list[str], why: str) -> Baseline:
+    """The old look-up, for a token that may not list jobs: the latest successful pipeline."""
+    note = f"only the latest successful pipeline was read ({why})"
+    for name in names:
+        data = client.artifact_file(ref, path, name)
+        metrics = _metrics(data, f"{path} of {name} on {ref}") if data is not None else None
+        if metrics is not None:
+            return Baseline(metrics, BaselineOrigin(ref, note=f"latest successful pipeline, "
+                                                              f"job {name}"))
+    return Baseline(None, BaselineOrigin(ref, note=note))
+
+
+def find_baseline(client: GitLabClient, ref: str, path: str, names: list[str], *,
+                  max_jobs: int = MAX_JOBS, max_probes: int = MAX_PROBES) -> Baseline:
+    """The metrics in ``path`` of the newest successful job named one of ``names`` on ``ref``
+    whose pipeline neither failed nor was canceled; else ``metrics`` None and how far the
+    search went."""
+    seen = probed = 0
+    stopped = ""
+    try:
+        for job in client.project_jobs("success", per_page=PER_PAGE):
+            seen += 1
+            if _candidate(job, ref, names):
+                probed += 1
+                try:
+                    data = client.job_artifact_file(job.id, path)
+                except GitLabError as e:
+                    logger.warning("skipping job %s on %s: %s", job.id, ref, e)
+                    data = None
+                metrics = _metrics(data, f"{path} of job {job.id}") if data is not None \
+                    else None
+                if metrics is not None:
+                    logger.info("baseline %s on %s: job %s (%s) of pipeline %s, commit %s",
+                                path, ref, job.id, job.name, job.pipeline_id, job.sha[:8])
+                    return Baseline(metrics, BaselineOrigin(
+                        ref, job.sha, job.commit_url, job.pipeline_id, job.pipeline_url,
+                        job.id, job.web_url, seen))
+                if probed >= max_probes:
+                    stopped = f"the search stops after {max_probes} jobs without the file"
+                    break
+            if seen >= max_jobs:
+                stopped = f"the search stops after the newest {max_jobs} successful jobs"
+                break
+    except GitLabError as e:
+        logger.warning("cannot list the project's jobs (%s); falling back to the latest "
+                       "successful pipeline of %s", e, ref)
+        return _by_ref(client, ref, path, names, "the token may not list jobs")
+    logger.info("no baseline %s on %s: looked at %d successful jobs (newest first) for %s and "
+                "tried %d artifact files%s", path, ref, seen, " or ".join(names), probed,
+                f"; {stopped}" if stopped else "")
+    return Baseline(None, BaselineOrigin(ref, searched=seen, note=stopped))
