@@ -27,7 +27,21 @@ ENV_NAMES = {
     "commit_sha": "CI_COMMIT_SHA", "before_sha": "CI_COMMIT_BEFORE_SHA",
     "mr_diff_base_sha": "CI_MERGE_REQUEST_DIFF_BASE_SHA", "default_branch": "CI_DEFAULT_BRANCH",
     "scoring_notebook": "SCORING_NOTEBOOK", "notebooks_glob": "DS_NOTEBOOKS_GLOB",
+    "run_notebooks": directives_mod.RUN_VARIABLE,
+    "mr_source_sha": "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA",
 }
+# Pipelines a person or another system starts on purpose (Run pipeline, the pipelines API, a
+# trigger token, a multi-project trigger job): DS_RUN_NOTEBOOKS replaces change detection there.
+MANUAL_SOURCES = ("web", "api", "trigger", "pipeline")
+SCHEDULE_HELP = (
+    "set it in the pipeline schedule (Build > Pipeline schedules > Edit > Variables), e.g. "
+    "notebooks/inference_example.ipynb. If GitLab refuses to save schedule variables (\"not "
+    "authorized to set pipeline schedule variables\"), the project setting Settings > CI/CD > "
+    "Variables > \"Minimum role to use pipeline variables\" "
+    "(ci_pipeline_variables_minimum_override_role) is above your role or no_one_allowed, the "
+    "default of new gitlab.com projects: an Owner can set it to developer or maintainer. Or "
+    "define SCORING_NOTEBOOK as a project CI/CD variable (Settings > CI/CD > Variables), which "
+    "that setting does not restrict and which only scheduled pipelines read")
 
 
 @dataclass
@@ -42,6 +56,8 @@ class DetectContext:
     default_branch: str = "main"
     scoring_notebook: str = ""
     notebooks_glob: str = DEFAULT_GLOB
+    run_notebooks: str = ""  # DS_RUN_NOTEBOOKS
+    mr_source_sha: str = ""  # CI_MERGE_REQUEST_SOURCE_BRANCH_SHA (merged results, merge trains)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> DetectContext:
@@ -58,10 +74,12 @@ class Detection:
     skip: bool
     reason: str
     source: str
-    commit_sha: str = ""
+    commit_sha: str = ""  # the pipeline's commit (CI_COMMIT_SHA), whose files run
+    analysed_sha: str = ""  # whose message and changes were read (the MR head in merged results)
     base_sha: str = ""  # what the commit was compared with; "" when nothing was compared
     base: str = ""  # how base_sha was chosen, e.g. "CI_COMMIT_BEFORE_SHA", "merge-base origin/main"
     directives: list[str] = field(default_factory=list)  # [run] paths, in order written
+    requested: list[str] = field(default_factory=list)  # DS_RUN_NOTEBOOKS paths, in order
     changed: list[str] = field(default_factory=list)  # added, modified or renamed notebooks
     deleted: list[str] = field(default_factory=list)  # deleted notebooks (never run)
     renamed: list[list[str]] = field(default_factory=list)  # [old, new] pairs
@@ -207,9 +225,7 @@ def _fallback(repo: Path, head: str, parent: str, branch: str, why: str,
 def _scoring(repo: Path, ctx: DetectContext) -> Detection:
     raw = ctx.scoring_notebook.strip()
     if not raw:
-        raise UsageError("scheduled pipeline but SCORING_NOTEBOOK is not set: set it in the "
-                         "pipeline schedule to the notebook to run, e.g. "
-                         "notebooks/inference_example.ipynb")
+        raise UsageError(f"scheduled pipeline but SCORING_NOTEBOOK is not set: {SCHEDULE_HELP}")
     path = directives_mod.normalise_path(raw, f"SCORING_NOTEBOOK={raw!r}", UsageError)
     found = lookup(repo, [f"{ctx.commit_sha}^{{commit}}", f"{ctx.commit_sha}:{path}"])
     head = _head(found, ctx.commit_sha)
@@ -217,7 +233,43 @@ def _scoring(repo: Path, ctx: DetectContext) -> Detection:
         raise UsageError(f"SCORING_NOTEBOOK={raw!r} names no notebook in the repository at "
                          f"{head[:8]}")
     return Detection(notebooks=[path], skip=False, source=ctx.pipeline_source, commit_sha=head,
-                     reason=f"scheduled pipeline: SCORING_NOTEBOOK={path}")
+                     analysed_sha=head, reason=f"scheduled pipeline: SCORING_NOTEBOOK={path}")
+
+
+def _requested(repo: Path, ctx: DetectContext, source: str,
+               requested: directives_mod.Directives) -> Detection:
+    """A manual pipeline with DS_RUN_NOTEBOOKS runs exactly those notebooks."""
+    rev = ctx.commit_sha
+    found = lookup(repo, [f"{rev}^{{commit}}", *(f"{rev}:{p}" for p in requested.paths)])
+    head = _head(found, rev)
+    directives_mod.check_present(requested, {p: found[f"{rev}:{p}"][1] for p in requested.paths})
+    return Detection(notebooks=requested.paths, skip=False, source=source, commit_sha=head,
+                     analysed_sha=head, requested=requested.paths,
+                     reason=f"{directives_mod.RUN_VARIABLE} in a {source} pipeline: exactly "
+                            f"{len(requested.paths)} requested notebook(s) run")
+
+
+def _analysed(repo: Path, ctx: DetectContext, source: str) -> tuple[str, str]:
+    """The revision whose message and changes decide, and that message.
+
+    In merged-results and merge-train pipelines CI_COMMIT_SHA is GitLab's merge commit: its
+    message is not the author's and its diff holds target-branch changes. There
+    CI_MERGE_REQUEST_SOURCE_BRANCH_SHA (empty in other merge-request pipelines) is the head of
+    the source branch (doc/ci/variables/predefined_variables.md,
+    doc/ci/pipelines/merged_results_pipelines.md).
+    """
+    source_sha = _rev(ctx.mr_source_sha, "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA")
+    if source != "merge_request_event" or not source_sha:
+        return ctx.commit_sha, ctx.commit_message
+    sha, kind = lookup(repo, [f"{source_sha}^{{commit}}"])[f"{source_sha}^{{commit}}"]
+    if kind != "commit":
+        raise UsageError(f"CI_MERGE_REQUEST_SOURCE_BRANCH_SHA {source_sha[:8]} is not in this "
+                         "clone, so its directives cannot be read: fetch the whole history "
+                         "(GIT_DEPTH: 0)")
+    message = git(repo, "log", "-1", "--format=%B", sha).decode("utf-8", "replace")
+    logger.info("merged-results pipeline: reading the directives and changes of the source "
+                "branch head %s, not of GitLab's merge commit", sha[:8])
+    return sha, message
 
 
 def _head(found: Mapping[str, tuple[str, str]], rev: str) -> str:
@@ -232,24 +284,33 @@ def detect(repo: Path, ctx: DetectContext) -> Detection:
     ctx = dataclasses.replace(ctx, commit_sha=_rev(ctx.commit_sha, "CI_COMMIT_SHA") or "HEAD")
     if ctx.pipeline_source == "schedule":  # directives of the last commit do not steer schedules
         return _scoring(repo, ctx)
-    wanted = directives_mod.parse(ctx.commit_message)
     source = ctx.pipeline_source or "push"
-    rev = ctx.commit_sha
+    requested = directives_mod.parse_list(ctx.run_notebooks)
+    if requested.run and source in MANUAL_SOURCES:
+        return _requested(repo, ctx, source, requested)
+    rev, message = _analysed(repo, ctx, source)
+    own = directives_mod.parse(message)
+    wanted = directives_mod.combine(own, requested)
+    pipeline_rev = ctx.commit_sha  # what the jobs check out and run: paths are checked there
     if wanted.skip:
-        head = _head(lookup(repo, [f"{rev}^{{commit}}"]), rev)
+        found = lookup(repo, [f"{pipeline_rev}^{{commit}}", f"{rev}^{{commit}}"])
+        head = _head(found, pipeline_rev)
         return Detection(notebooks=[], skip=True, source=source, commit_sha=head,
+                         analysed_sha=found[f"{rev}^{{commit}}"][0],
                          reason=f"{wanted.skip_text} in the commit message: nothing runs",
-                         directives=wanted.paths)
+                         directives=own.paths, requested=requested.paths)
     mr = source == "merge_request_event"
     base_var = "CI_MERGE_REQUEST_DIFF_BASE_SHA" if mr else "CI_COMMIT_BEFORE_SHA"
     base_rev = _rev(ctx.mr_diff_base_sha if mr else ctx.before_sha, base_var)
-    names = [f"{rev}^{{commit}}", f"{rev}^1^{{commit}}"]
+    names = [f"{pipeline_rev}^{{commit}}", f"{rev}^{{commit}}", f"{rev}^1^{{commit}}"]
     if base_rev and base_rev != ZERO_SHA:
         names.append(f"{base_rev}^{{commit}}")
-    names += [f"{rev}:{p}" for p in wanted.paths]
+    names += [f"{pipeline_rev}:{p}" for p in wanted.paths]
     found = lookup(repo, names)
-    head = _head(found, rev)
-    directives_mod.check_present(wanted, {p: found[f"{rev}:{p}"][1] for p in wanted.paths})
+    pipeline_head = _head(found, pipeline_rev)
+    head = found[f"{rev}^{{commit}}"][0]
+    directives_mod.check_present(wanted,
+                                 {p: found[f"{pipeline_rev}:{p}"][1] for p in wanted.paths})
 
     specs = pathspecs(ctx.notebooks_glob)
     base_sha, base_kind = found.get(f"{base_rev}^{{commit}}", ("", "missing"))
@@ -263,14 +324,22 @@ def detect(repo: Path, ctx: DetectContext) -> Detection:
         branch = _rev(ctx.default_branch, "CI_DEFAULT_BRANCH")
         changes, base_sha, base, where = _fallback(repo, head, parent, branch, why, specs)
     first = wanted.paths
-    requested = set(first)
-    rest = [p for p in changes.changed if p not in requested]
+    chosen, written = set(first), set(own.paths)
+    rest = [p for p in changes.changed if p not in chosen]
     count = f"{len(changes.changed)} notebook(s)" if changes.changed else "no notebook"
     parts = [f"{count} matching {ctx.notebooks_glob} changed {where}"]
-    if first:
-        parts.append(f"{len(first)} requested by [run] directive(s)")
+    if head != pipeline_head:
+        parts.append(f"merged-results pipeline: source branch head {head[:8]} "
+                     f"(CI_MERGE_REQUEST_SOURCE_BRANCH_SHA) read, not merge commit "
+                     f"{pipeline_head[:8]}")
+    if own.paths:
+        parts.append(f"{len(own.paths)} requested by [run] directive(s)")
+    extra = [p for p in first if p not in written]
+    if extra:
+        parts.append(f"{len(extra)} requested by {directives_mod.RUN_VARIABLE}")
     if changes.deleted:
         parts.append(f"{len(changes.deleted)} deleted (not run)")
     return Detection(notebooks=first + rest, skip=False, reason="; ".join(parts), source=source,
-                     commit_sha=head, base_sha=base_sha, base=base, directives=first,
-                     changed=changes.changed, deleted=changes.deleted, renamed=changes.renamed)
+                     commit_sha=pipeline_head, analysed_sha=head, base_sha=base_sha, base=base,
+                     directives=own.paths, requested=requested.paths, changed=changes.changed,
+                     deleted=changes.deleted, renamed=changes.renamed)

@@ -16,12 +16,16 @@ Grammar (the keywords are case-insensitive, like GitLab's own ``[skip ci]``; pat
   repository with ``..``, containing a backslash, a control or invisible formatting character,
   longer than 4096 bytes, or not ending in ``.ipynb``.
 
+``DS_RUN_NOTEBOOKS`` (paths separated by spaces or commas) names notebooks the same way;
+:func:`parse_list` applies the same path rules to it.
+
 This module is pure (no git). :func:`check_present` takes what git found at the commit, so the
 caller (``runner.changes``) can look all paths up in one git call.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import posixpath
 import re
@@ -36,6 +40,8 @@ logger = logging.getLogger(__name__)
 MAX_PATH_BYTES = 4096
 MAX_IGNORED = 100  # directives recorded at most when [skip run] overrides them
 NOTEBOOK_SUFFIX = ".ipynb"
+RUN_VARIABLE = "DS_RUN_NOTEBOOKS"
+_LIST_SEPARATORS = re.compile(r"[\s,]+")
 _WS = r"[^\S\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]"  # whitespace that does not break a line
 _SKIP = re.compile(rf"\[{_WS}*skip{_WS}+run{_WS}*\]", re.IGNORECASE)
 _RUN_OPEN = re.compile(rf"\[{_WS}*run(?=\s|\]|\Z)", re.IGNORECASE)
@@ -48,10 +54,19 @@ _BAD_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cn", "Co", "Cs"}
 
 @dataclass(frozen=True)
 class RunDirective:
-    """One ``[run ...]`` directive: its text as written and the normalised repository path."""
+    """One ``[run ...]`` directive (or ``DS_RUN_NOTEBOOKS`` entry, ``origin`` names the
+    variable): its text as written and the normalised repository path."""
 
     text: str
     path: str
+    origin: str = ""
+
+    @property
+    def where(self) -> str:
+        """How an error message names it: ``bad directive [run x]`` or ``bad <VAR> entry 'x'``."""
+        if self.origin:
+            return f"bad {self.origin} entry {_shown(self.text)!r}"
+        return f"bad directive {_shown(self.text)}"
 
 
 @dataclass(frozen=True)
@@ -150,6 +165,30 @@ def parse(message: str) -> Directives:
     return Directives(run=tuple(runs))
 
 
+def parse_list(value: str, variable: str = RUN_VARIABLE) -> Directives:
+    """Notebook paths separated by spaces or commas (``DS_RUN_NOTEBOOKS``), as ``[run]``
+    directives: the same path rules, duplicates dropped, the order kept. DirectiveError for the
+    first bad entry."""
+    runs: list[RunDirective] = []
+    seen: set[str] = set()
+    for raw in _LIST_SEPARATORS.split(value.strip()):
+        if not raw:
+            continue
+        path = normalise_path(raw, f"bad {variable} entry {_shown(raw)!r}")
+        if path not in seen:
+            seen.add(path)
+            runs.append(RunDirective(text=raw, path=path, origin=variable))
+    return Directives(run=tuple(runs))
+
+
+def combine(first: Directives, second: Directives) -> Directives:
+    """``first`` (the commit message's directives, whose ``[skip run]`` counts) followed by the
+    paths of ``second`` that ``first`` does not already name."""
+    known = set(first.paths)
+    extra = tuple(d for d in second.run if d.path not in known)
+    return dataclasses.replace(first, run=first.run + extra)
+
+
 def check_present(directives: Directives, kinds: Mapping[str, str]) -> None:
     """Fail for the first ``[run]`` path that is not a file at the commit.
 
@@ -164,4 +203,4 @@ def check_present(directives: Directives, kinds: Mapping[str, str]) -> None:
             continue
         problem = {"missing": "no such file at this commit", "tree": "it is a directory",
                    "commit": "it is a submodule"}.get(kind, f"it is a {kind}, not a file")
-        raise DirectiveError(f"bad directive {_shown(d.text)}: {problem}")
+        raise DirectiveError(f"{d.where}: {problem}")

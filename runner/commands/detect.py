@@ -18,9 +18,10 @@ def _summary(detection: Detection) -> str:
     lines = [f"ds-runner detect ({detection.source}): "
              + ("skip" if detection.skip else f"{len(detection.notebooks)} notebook(s) to run"),
              f"  reason: {detection.reason}"]
-    requested = set(detection.directives)
+    written, requested = set(detection.directives), set(detection.requested)
     for i, notebook in enumerate(detection.notebooks, 1):
-        why = "[run] directive" if notebook in requested else "changed"
+        why = ("[run] directive" if notebook in written else "DS_RUN_NOTEBOOKS"
+               if notebook in requested else "changed")
         if detection.source == "schedule":
             why = "SCORING_NOTEBOOK"
         lines.append(f"  {i}. {notebook}  ({why})")
@@ -41,6 +42,13 @@ def _summary(detection: Detection) -> str:
               help="Previous tip of the branch (push pipelines).")
 @click.option("--mr-base-sha", envvar="CI_MERGE_REQUEST_DIFF_BASE_SHA", show_envvar=True,
               help="Merge base of a merge request (merge_request_event pipelines).")
+@click.option("--mr-source-sha", envvar="CI_MERGE_REQUEST_SOURCE_BRANCH_SHA", show_envvar=True,
+              help="Head of the merge request's source branch; set only in merged-results and "
+                   "merge-train pipelines, whose CI_COMMIT_SHA is GitLab's merge commit.")
+@click.option("--run-notebooks", envvar="DS_RUN_NOTEBOOKS", show_envvar=True,
+              help="Notebooks to run (paths separated by spaces or commas): exactly these in "
+                   "web, api, trigger and pipeline pipelines; added to the [run] directives in "
+                   "others.")
 @click.option("--default-branch", envvar="CI_DEFAULT_BRANCH", show_envvar=True,
               help="Branch whose merge base is the fallback base. [default: main]")
 @click.option("--scoring-notebook", envvar="SCORING_NOTEBOOK", show_envvar=True,
@@ -72,7 +80,8 @@ def _summary(detection: Detection) -> str:
 @click.option("--child-expire-in", default="30 days", show_default=True,
               help="How long the child jobs' artifacts are kept.")
 def command(repo: Path, source: str | None, message: str | None, sha: str | None,
-            before_sha: str | None, mr_base_sha: str | None, default_branch: str | None,
+            before_sha: str | None, mr_base_sha: str | None, mr_source_sha: str | None,
+            run_notebooks: str | None, default_branch: str | None,
             scoring_notebook: str | None, notebooks_glob: str | None, as_json: bool,
             dotenv: Path | None, child_pipeline: Path | None, child_image: str,
             child_tags: tuple[str, ...], child_timeout: int, child_stage: str,
@@ -81,6 +90,7 @@ def command(repo: Path, source: str | None, message: str | None, sha: str | None
     """Decide which notebooks this pipeline runs: changed ones plus [run path] directives."""
     overrides = {"pipeline_source": source, "commit_message": message, "commit_sha": sha,
                  "before_sha": before_sha, "mr_diff_base_sha": mr_base_sha,
+                 "mr_source_sha": mr_source_sha, "run_notebooks": run_notebooks,
                  "default_branch": default_branch, "scoring_notebook": scoring_notebook,
                  "notebooks_glob": notebooks_glob}
     ctx = dataclasses.replace(DetectContext.from_env(os.environ),

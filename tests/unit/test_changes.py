@@ -323,9 +323,10 @@ def test_from_env_reads_gitlab_variables() -> None:
         "CI_PIPELINE_SOURCE": "merge_request_event", "CI_COMMIT_MESSAGE": "[skip run]",
         "CI_COMMIT_SHA": "abc", "CI_COMMIT_BEFORE_SHA": ZERO_SHA,
         "CI_MERGE_REQUEST_DIFF_BASE_SHA": "def", "CI_DEFAULT_BRANCH": "trunk",
-        "SCORING_NOTEBOOK": "n.ipynb", "DS_NOTEBOOKS_GLOB": "nb/**/*.ipynb", "OTHER": "x"})
+        "SCORING_NOTEBOOK": "n.ipynb", "DS_NOTEBOOKS_GLOB": "nb/**/*.ipynb", "OTHER": "x",
+        "DS_RUN_NOTEBOOKS": "a.ipynb", "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA": "123"})
     assert ctx == DetectContext("merge_request_event", "[skip run]", "abc", ZERO_SHA, "def",
-                                "trunk", "n.ipynb", "nb/**/*.ipynb")
+                                "trunk", "n.ipynb", "nb/**/*.ipynb", "a.ipynb", "123")
     assert DetectContext.from_env({"CI_COMMIT_SHA": "", "CI_DEFAULT_BRANCH": ""}) == (
         DetectContext())
 
@@ -334,3 +335,127 @@ def test_to_dict_is_json_ready(repo: Repo) -> None:
     d = run(repo, before_sha=ZERO_SHA).to_dict()
     assert d["count"] == 2 and d["notebooks"] == d["changed"]
     assert set(d) >= {"notebooks", "skip", "reason", "source", "base_sha", "directives"}
+
+
+# --- merged-results and merge-train pipelines --------------------------------------------------
+
+def _merged_result(repo: Repo, source_message: str) -> tuple[str, str, str]:
+    """GitLab's merged-results set-up: (diff base, source branch head, merge commit).
+
+    The merge commit is GitLab's own, with a message of its own and the target branch's new
+    notebook in its tree (doc/ci/pipelines/merged_results_pipelines.md)."""
+    base = repo.head()
+    repo.branch("feature")
+    repo.commit("f1", {"notebooks/feature.ipynb": "f1"})
+    source_head = repo.commit(source_message, {"README.md": "feature docs\n"})
+    repo.checkout("main")
+    repo.commit("target moves on", {"notebooks/target_only.ipynb": "t", "notebooks/train.ipynb":
+                                    "t-main"})
+    repo.git("checkout", "-q", "--detach")
+    repo.git("merge", "-q", "--no-ff", "-m", "Merge branch 'feature' into 'main'", "feature")
+    return base, source_head, repo.head()
+
+
+def _mr(repo: Repo, base: str, source_head: str, merge: str, **kwargs: str) -> Detection:
+    return run(repo, pipeline_source="merge_request_event", commit_sha=merge,
+               commit_message="Merge branch 'feature' into 'main'", mr_diff_base_sha=base,
+               mr_source_sha=source_head, **kwargs)
+
+
+def test_merged_results_reads_the_source_head_not_the_merge_commit(repo: Repo) -> None:
+    base, source_head, merge = _merged_result(repo, "tune [run notebooks/sub/infer.ipynb]")
+    d = _mr(repo, base, source_head, merge)
+    # the author's directive counts; the target branch's notebooks do not leak into the diff
+    assert d.notebooks == ["notebooks/sub/infer.ipynb", "notebooks/feature.ipynb"]
+    assert (d.commit_sha, d.analysed_sha, d.base_sha) == (merge, source_head, base)
+    assert d.directives == ["notebooks/sub/infer.ipynb"]
+    assert "source branch head" in d.reason and merge[:8] in d.reason
+
+
+def test_merged_results_honours_skip_run_of_the_source_head(repo: Repo) -> None:
+    base, source_head, merge = _merged_result(repo, "wip [skip run]")
+    d = _mr(repo, base, source_head, merge)
+    assert d.skip and d.notebooks == []
+    assert (d.commit_sha, d.analysed_sha) == (merge, source_head)
+
+
+def test_plain_merge_request_pipeline_has_an_empty_source_sha(repo: Repo) -> None:
+    base, source_head, _ = _merged_result(repo, "tune [run notebooks/sub/infer.ipynb]")
+    d = run(repo, pipeline_source="merge_request_event", commit_sha=source_head,
+            commit_message="tune [run notebooks/sub/infer.ipynb]", mr_diff_base_sha=base,
+            mr_source_sha="")
+    assert d.notebooks == ["notebooks/sub/infer.ipynb", "notebooks/feature.ipynb"]
+    assert d.commit_sha == d.analysed_sha == source_head
+
+
+def test_merged_results_source_head_missing_from_the_clone(repo: Repo) -> None:
+    base, _, merge = _merged_result(repo, "x")
+    with pytest.raises(UsageError, match="CI_MERGE_REQUEST_SOURCE_BRANCH_SHA 00000000 is not in"):
+        _mr(repo, base, "0" * 39 + "1", merge)
+
+
+# --- DS_RUN_NOTEBOOKS ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("source", ["web", "api", "trigger", "pipeline"])
+def test_manual_pipeline_runs_exactly_ds_run_notebooks(repo: Repo, source: str) -> None:
+    sha = repo.commit("m [run notebooks/train.ipynb]", {"notebooks/new.ipynb": "n"})
+    d = run(repo, pipeline_source=source, commit_sha=sha, before_sha=ZERO_SHA,
+            commit_message="m [run notebooks/train.ipynb]",
+            run_notebooks=" ./notebooks/sub/infer.ipynb,notebooks/new.ipynb  notebooks/new.ipynb")
+    assert d.notebooks == ["notebooks/sub/infer.ipynb", "notebooks/new.ipynb"]
+    assert (d.requested, d.directives, d.changed, d.base) == (d.notebooks, [], [], "")
+    assert d.reason.startswith(f"DS_RUN_NOTEBOOKS in a {source} pipeline")
+
+
+def test_manual_pipeline_without_ds_run_notebooks_is_a_push_of_its_commit(repo: Repo) -> None:
+    sha = repo.commit("m", {"notebooks/new.ipynb": "n"})
+    d = run(repo, pipeline_source="web", commit_sha=sha, before_sha=ZERO_SHA, run_notebooks=" ")
+    assert d.notebooks == ["notebooks/new.ipynb"] and d.base == "parent"
+
+
+def test_ds_run_notebooks_adds_to_the_directives_of_a_push(repo: Repo) -> None:
+    before = repo.head()
+    sha = repo.commit("m [run notebooks/sub/infer.ipynb]", {"notebooks/new.ipynb": "n"})
+    d = run(repo, before_sha=before, commit_sha=sha,
+            commit_message="m [run notebooks/sub/infer.ipynb]",
+            run_notebooks="notebooks/train.ipynb notebooks/sub/infer.ipynb")
+    assert d.notebooks == ["notebooks/sub/infer.ipynb", "notebooks/train.ipynb",
+                           "notebooks/new.ipynb"]
+    assert d.requested == ["notebooks/train.ipynb", "notebooks/sub/infer.ipynb"]
+    assert "1 requested by DS_RUN_NOTEBOOKS" in d.reason
+    skipped = run(repo, before_sha=before, commit_sha=sha, commit_message="[skip run]",
+                  run_notebooks="notebooks/train.ipynb")
+    assert skipped.skip and skipped.notebooks == []
+
+
+def test_ds_run_notebooks_is_ignored_by_schedules(repo: Repo) -> None:
+    d = run(repo, pipeline_source="schedule", scoring_notebook="notebooks/train.ipynb",
+            run_notebooks="../bad")
+    assert d.notebooks == ["notebooks/train.ipynb"]
+
+
+@pytest.mark.parametrize(("value", "fragment"), [
+    ("notebooks/missing.ipynb", "bad DS_RUN_NOTEBOOKS entry 'notebooks/missing.ipynb': no such "
+                                "file at this commit"),
+    ("notebooks", "bad DS_RUN_NOTEBOOKS entry 'notebooks': not a notebook"),
+    ("notebooks/sub", "not a notebook"),
+    ("../x.ipynb", "outside the repository"),
+    ("notebooks/\u202ex.ipynb", "control character U+202E"),
+    ("notebooks\\x.ipynb", "forward slashes"),
+])
+def test_ds_run_notebooks_has_the_checks_of_run_directives(repo: Repo, value: str,
+                                                           fragment: str) -> None:
+    for source in ("web", "push"):
+        with pytest.raises(DirectiveError) as info:
+            run(repo, pipeline_source=source, before_sha=ZERO_SHA, run_notebooks=value)
+        assert fragment in str(info.value) and info.value.exit_code == 2
+
+
+def test_schedule_without_scoring_notebook_names_the_pipeline_variables_setting(
+        repo: Repo) -> None:
+    with pytest.raises(UsageError) as info:
+        run(repo, pipeline_source="schedule")
+    message = str(info.value)
+    assert "Minimum role to use pipeline variables" in message
+    assert "ci_pipeline_variables_minimum_override_role" in message
+    assert "project CI/CD variable" in message  # the way around pipeline variables

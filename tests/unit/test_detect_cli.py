@@ -251,3 +251,40 @@ def test_child_settings_from_environment(repo: Repo, capsys: pytest.CaptureFixtu
     detect_cli(capsys, "--repo", str(repo.path), "--before-sha", ZERO_SHA,
                "--child-pipeline", str(child))
     assert "image: registry.example.com/nb:2" in child.read_text()
+
+
+def test_run_notebooks_in_a_web_pipeline(repo: Repo, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    repo.commit("x", {"notebooks/new.ipynb": "n"})
+    monkeypatch.setenv("CI_PIPELINE_SOURCE", "web")
+    monkeypatch.setenv("CI_COMMIT_BEFORE_SHA", ZERO_SHA)  # as in every manual pipeline
+    monkeypatch.setenv("DS_RUN_NOTEBOOKS", "notebooks/sub/infer.ipynb, notebooks/train.ipynb")
+    code, out, _ = detect_cli(capsys, "--repo", str(repo.path))
+    assert code == 0
+    assert "1. notebooks/sub/infer.ipynb  (DS_RUN_NOTEBOOKS)" in out
+    assert "notebooks/new.ipynb" not in out  # exactly the requested ones
+    code, out, _ = detect_cli(capsys, "--repo", str(repo.path), "--json", "--run-notebooks", "")
+    assert json.loads(out)["notebooks"] == ["notebooks/new.ipynb"]  # the flag wins: a push
+    code, out, err = detect_cli(capsys, "--repo", str(repo.path), "--run-notebooks",
+                                "notebooks/gone.ipynb")
+    assert code == 2 and out == ""
+    assert err == ("ds-runner: error: bad DS_RUN_NOTEBOOKS entry 'notebooks/gone.ipynb': no such "
+                   "file at this commit\n")
+
+
+def test_merged_results_source_sha_from_environment(repo: Repo,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    base = repo.head()
+    source_head = repo.commit("feature [run notebooks/train.ipynb]", {"notebooks/f.ipynb": "f"})
+    merge = repo.commit("GitLab's merge commit")  # stands in for it: no directive in it
+    for name, value in {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_COMMIT_SHA": merge,
+                        "CI_COMMIT_MESSAGE": "GitLab's merge commit",
+                        "CI_MERGE_REQUEST_DIFF_BASE_SHA": base,
+                        "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA": source_head,
+                        "CI_MERGE_REQUEST_EVENT_TYPE": "merged_result"}.items():
+        monkeypatch.setenv(name, value)
+    code, out, _ = detect_cli(capsys, "--repo", str(repo.path), "--json")
+    data = json.loads(out)
+    assert code == 0 and data["notebooks"] == ["notebooks/train.ipynb", "notebooks/f.ipynb"]
+    assert (data["commit_sha"], data["analysed_sha"]) == (merge, source_head)

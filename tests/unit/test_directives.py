@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from runner.directives import Directives, check_present, parse
+from runner.directives import Directives, check_present, combine, parse, parse_list
 from runner.errors import DirectiveError, UsageError
 
 NB = "notebooks/a.ipynb"
@@ -150,3 +150,40 @@ def test_check_present_names_the_directive() -> None:
 
 def test_directives_value_object() -> None:
     assert parse("nothing") == Directives()
+
+
+@pytest.mark.parametrize(("value", "paths"), [
+    ("", []),
+    (" , ", []),
+    (f"{NB}", [NB]),
+    (f"{NB} notebooks/b.ipynb", [NB, "notebooks/b.ipynb"]),
+    (f"notebooks/b.ipynb,{NB}", ["notebooks/b.ipynb", NB]),  # order kept
+    (f" ./{NB} ,\n{NB}\tnotebooks/x/../b.ipynb ", [NB, "notebooks/b.ipynb"]),
+])
+def test_run_notebooks_list(value: str, paths: list[str]) -> None:
+    found = parse_list(value)
+    assert found.paths == paths and not found.skip
+    assert all(d.origin == "DS_RUN_NOTEBOOKS" for d in found.run)
+
+
+@pytest.mark.parametrize(("value", "fragment"), [
+    ("notebooks/a.py", "bad DS_RUN_NOTEBOOKS entry 'notebooks/a.py': not a notebook"),
+    ("/abs.ipynb", "relative to the repository root"),
+    (f"{NB} ../up.ipynb", "bad DS_RUN_NOTEBOOKS entry '../up.ipynb': the path points outside"),
+    ("a\u200b.ipynb", "control character U+200B"),
+])
+def test_run_notebooks_list_errors(value: str, fragment: str) -> None:
+    with pytest.raises(DirectiveError) as info:
+        parse_list(value)
+    assert fragment in str(info.value) and info.value.exit_code == 2
+
+
+def test_combine_keeps_message_order_and_skip() -> None:
+    both = combine(parse(f"[run notebooks/b.ipynb] [run {NB}]"),
+                   parse_list(f"{NB} notebooks/c.ipynb"))
+    assert both.paths == ["notebooks/b.ipynb", NB, "notebooks/c.ipynb"]
+    assert combine(parse("[skip run]"), parse_list(NB)).skip
+    with pytest.raises(DirectiveError) as info:
+        check_present(both, {"notebooks/b.ipynb": "blob", NB: "blob", "notebooks/c.ipynb": "tree"})
+    assert str(info.value) == ("bad DS_RUN_NOTEBOOKS entry 'notebooks/c.ipynb': "
+                               "it is a directory")
