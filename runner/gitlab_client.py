@@ -470,7 +470,9 @@ class GitLabClient:
 
     @_errors("download", "job artifact")
     def artifact_file(self, ref: str, path: str, job: str) -> bytes | None:
-        """One file of the latest successful ``job`` on ``ref``; None when there is none."""
+        """One file of ``job`` in the latest successful pipeline of ``ref`` or its child
+        pipelines (GitLab reads no older pipeline: docs/gitlab-facts.md); None when there is
+        none."""
         from gitlab.exceptions import GitlabGetError
 
         try:

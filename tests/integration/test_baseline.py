@@ -173,6 +173,9 @@ def test_search_stops_at_the_job_bound_and_says_so(scene: Scene) -> None:
             f"the search stops after the newest {MAX_JOBS} successful jobs") in body
     pages = [r for r in emu.requests if r.path == f"/api/v4/projects/{pid}/jobs"]
     assert len(pages) == MAX_JOBS // 100
+    assert (f"no baseline {TRAIN_PATH} on main: looked at {MAX_JOBS} successful jobs (newest "
+            "first) for execute-notebook or execute:notebooks/train and tried 0 artifact "
+            "files") in out
 
 
 def test_search_stops_after_so_many_jobs_without_the_file(scene: Scene) -> None:
@@ -214,3 +217,18 @@ def test_jobs_list_has_gitlabs_shape_filter_and_pages(scene: Scene) -> None:
     with pytest.raises(gl.GitlabGetError) as absent:
         project.jobs.get(main.train_job_id, lazy=True).artifact(INFER_PATH)
     assert absent.value.response_code == 404
+
+
+def test_a_token_that_may_not_list_jobs_falls_back_to_the_latest_pipeline(scene: Scene) -> None:
+    emu, pid = scene.emu, scene.project_id
+    emu.add_job(pid, ref="main", name="execute-notebook", sha=commit(1),
+                artifacts={TRAIN_PATH: metrics_file(TRAIN, auc=0.93)})
+    denied = emu.faults.add(rf"/projects/{pid}/jobs$", status=403, times=None,
+                            body='{"message": "403 Forbidden"}')
+    scene.write(make_result(TRAIN, metrics={"auc": 0.97}, figure=False))
+    code, out = scene.run("comment")
+    assert code == 0, out
+    assert denied.hits == 1
+    body = note_body(scene)
+    assert "| `auc` ↑ | 0.97 | 0.93 |" in body
+    assert "Baseline on `main`: latest successful pipeline, job execute-notebook" in body

@@ -3,6 +3,7 @@ a parent pipeline whose trigger job started a child pipeline with one job per no
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -93,6 +94,26 @@ def test_collects_success_and_failure_and_the_comment_publishes_both(
     assert "notebooks/a.ipynb" in note.body and "notebooks/b.ipynb" in note.body
     assert "ValueError" in note.body
     assert "/-/jobs/901/artifacts/file/.ds-runner/notebooks/a/a.ipynb" in note.body
+
+
+def test_comment_after_collect_finds_main_s_child_job_baseline(scene: Scene,
+                                                               tmp_path: Path) -> None:
+    """main ran notebooks/a in a child pipeline; the collected result names no job, so the
+    comment's baseline search derives the child job's name from the notebook's path."""
+    emu, pid = scene.emu, scene.project_id
+    main = emu.add_pipeline(pid, ref="main", sha="c3" * 20)
+    child = emu.add_child_pipeline(pid, main, trigger=TRIGGER)
+    old = make_result("notebooks/a.ipynb", metrics={"auc": 0.9, "logloss": 0.3})
+    job = emu.add_job(pid, ref="main", name="execute:notebooks/a", pipeline=child,
+                      artifacts={".ds-runner/notebooks/a/metrics.json":
+                                 json.dumps(old.to_dict())})
+    two_notebooks(scene, tmp_path)
+    assert scene.run("collect")[0] == 0
+    code, out = scene.run("comment")
+    assert code == 0, out
+    [note] = scene.emu.notes(pid, 1)
+    assert "| `auc` ↑ | 0.97 | 0.9 | ▲ +0.07" in note.body
+    assert f"[pipeline #{child.id}](" in note.body and f"[job #{job.id}](" in note.body
 
 
 def test_dry_run_lists_the_downloads_and_writes_nothing(scene: Scene, tmp_path: Path) -> None:
