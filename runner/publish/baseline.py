@@ -33,7 +33,7 @@ SKIPPED_PIPELINES = frozenset({"failed", "canceled", "canceling"})
 @dataclass(frozen=True)
 class Baseline:
     metrics: dict[str, float] | None
-    origin: BaselineOrigin
+    origin: BaselineOrigin | None          # None: no branch to search
 
 
 def _metrics(data: bytes, where: str) -> dict[str, float] | None:

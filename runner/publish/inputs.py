@@ -18,7 +18,7 @@ from runner.metrics import METRICS_FILE, RunResult, find_results
 from runner.pipeline import job_name as child_job_name
 from runner.publish.baseline import Baseline, find_baseline
 from runner.release import parse_release_metrics
-from runner.render import BaselineOrigin, NotebookReport
+from runner.render import NotebookReport
 
 logger = logging.getLogger(__name__)
 DEFAULT_TAG_REGEX = r"^v\d+\.\d+\.\d+$"
@@ -120,6 +120,6 @@ def target_baseline(client: GitLabClient, run: LocalRun, ref: str, job: str) -> 
     """Metrics of the newest successful job on ``ref`` that holds this notebook's
     ``metrics.json`` (runner.publish.baseline), with the commit and pipeline it came from."""
     if not ref:
-        return Baseline(None, BaselineOrigin(ref))
+        return Baseline(None, None)
     path = f"{run.artifact_dir}/{METRICS_FILE}"
     return find_baseline(client, ref, path, baseline_job_names(run, job))
