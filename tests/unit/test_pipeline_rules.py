@@ -149,3 +149,13 @@ def test_example_child_pipeline_runs_under_every_parent(source: str) -> None:
     outcome = create(_config(EXAMPLE), parent(source).child())
     assert outcome.created, outcome.error
     assert {"build-container", "detect-notebooks", "execute-notebook"} <= set(outcome.jobs)
+
+
+@pytest.mark.parametrize("source", ["merge_request_event", "push", "tag"])
+def test_project_pipeline_triggers_the_child_pipelines(source: str) -> None:
+    """.gitlab-ci.yml's trigger jobs have no rules: its workflow:rules drop the default only,
+    so they exist in merge-request pipelines too."""
+    config = yaml.safe_load((ROOT / ".gitlab-ci.yml").read_text(encoding="utf-8"))
+    outcome = create(config, parent(source))
+    assert outcome.created, outcome.error
+    assert {"component-test", "example"} <= set(outcome.jobs)
