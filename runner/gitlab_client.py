@@ -36,6 +36,10 @@ DEFAULT_MAX_RETRIES = 8      # exponential backoff 0.1 s * 2**n: about 25 s in a
 DEFAULT_MAX_RETRY_AFTER = 30  # seconds; a larger Retry-After is capped to this
 DEFAULT_TIMEOUT = 30.0
 MAX_RETRIES_ENV = "DS_GITLAB_MAX_RETRIES"
+TIMEOUT_ENV = "DS_GITLAB_TIMEOUT"
+# GitLab finishes a request whose client went away, but ends any request after 60 s by default
+# (rack-timeout, gitlab-org/gitlab-foss!28405; omnibus docs settings/puma.md "Worker timeout").
+GITLAB_REQUEST_LIMIT = 60.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,7 @@ class ReleaseLink:
     name: str
     url: str
     link_type: str
+    direct_asset_url: str = ""   # .../-/releases/<tag>/downloads<direct_asset_path>, else url
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,35 @@ def _code(e: Exception) -> int | None:
     return getattr(e, "response_code", None)
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise GitLabError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not value > 0:
+        raise GitLabError(f"{name} must be more than 0 seconds, got {raw!r}")
+    return value
+
+
+def _maybe_done(e: Exception) -> bool:
+    """Whether a failed request may still have been carried out by GitLab: its answer was
+    lost (timeout, dropped connection) or it failed on GitLab's side (5xx)."""
+    if isinstance(e, requests.ConnectionError | requests.Timeout
+                  | requests.exceptions.ChunkedEncodingError):
+        return True
+    code = _code(e)
+    return code is not None and code >= 500
+
+
+def _look_window(took: float) -> float:
+    """How long to keep looking for what a failed create may still make: about as long again
+    as it ran (at least 1 s), never past GitLab's own limit on a request."""
+    return max(1.0, min(took, GITLAB_REQUEST_LIMIT - took))
+
+
 class _RetryAfterCap:
     """A requests response hook: make the wait python-gitlab will sleep finite and bounded
     (``Retry-After`` as seconds or HTTP date, else ``RateLimit-Reset``; at most ``cap``)."""
@@ -238,7 +272,7 @@ class GitLabClient:
                  job_token: str | None = None, dry_run: bool = False,
                  echo: Callable[[str], None] = print, max_retries: int | None = None,
                  max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
+                 timeout: float | None = None) -> None:
         import gitlab
 
         if not url:
@@ -248,6 +282,8 @@ class GitLabClient:
         session = requests.Session()
         self._retry_after = _RetryAfterCap(max_retry_after)
         session.hooks["response"].append(self._retry_after)
+        if timeout is None:
+            timeout = _env_float(TIMEOUT_ENV, DEFAULT_TIMEOUT)
         self.gl = gitlab.Gitlab(url=url, private_token=private_token or None,
                                 job_token=None if private_token else job_token or None,
                                 retry_transient_errors=True, timeout=timeout, session=session)
@@ -261,6 +297,38 @@ class GitLabClient:
                                       "retry_transient_errors": True}
         self._masker = Masker.from_env([t for t in (private_token, job_token) if t])
         self._path = f"/projects/{quote(str(project), safe='')}"
+
+    def _create_once(self, what: str, create: Callable[[dict[str, Any]], R],
+                     find: Callable[[], R | None]) -> R:
+        """Create something exactly once. GitLab finishes a request whose client went away,
+        so a create whose answer was lost (timeout, dropped connection) or that failed with a
+        5xx may still make its object: wait for it, look for it with ``find``, and post again
+        only when it did not appear. 429 (nothing was done) is retried by python-gitlab."""
+        no_blind_retry = {**self.retry, "retry_transient_errors": False}
+        attempt = 0
+        while True:
+            started = time.monotonic()
+            try:
+                return create(no_blind_retry)
+            except Exception as e:
+                if not _maybe_done(e) or attempt >= self.retry["max_retries"]:
+                    raise
+                took = time.monotonic() - started
+                why = _code(e) or type(e).__name__
+            attempt += 1
+            deadline, wait = time.monotonic() + _look_window(took), 0.25
+            while True:
+                time.sleep(max(0.0, min(wait, deadline - time.monotonic())))
+                found = find()
+                if found is not None:
+                    logger.info("create %s failed (%s) but GitLab made it anyway; using it",
+                                what, why)
+                    return found
+                if time.monotonic() >= deadline:
+                    break
+                wait *= 2
+            logger.info("create %s failed (%s) and it did not appear; retry %d", what, why,
+                        attempt)
 
     def _dry(self, method: str, path: str, body: dict[str, Any] | None = None) -> None:
         text = f"[dry-run] {method} {self._path}{path}"
@@ -304,12 +372,22 @@ class GitLabClient:
                        author.get("id"))
 
     @_errors("create", "merge request note")
-    def create_mr_note(self, iid: int, body: str) -> int | None:
+    def create_mr_note(self, iid: int, body: str, *, marker: str | None = None) -> int | None:
+        """Post a note; after a lost answer, the token user's note holding ``marker`` (or
+        this exact body) counts as the one this call made."""
         if self.dry_run:
             self._dry("POST", f"/merge_requests/{iid}/notes", {"body": body})
             return None
         mr = self.project.mergerequests.get(iid, lazy=True)
-        return int(mr.notes.create({"body": body}, **self.retry).id)
+
+        def find() -> int | None:
+            me = self.current_user_id()
+            return next((n.id for n in self.mr_notes(iid) if not n.system
+                         and n.author_id == me and (marker in n.body if marker
+                                                    else n.body == body)), None)
+
+        return self._create_once("merge request note", lambda retry: int(
+            mr.notes.create({"body": body}, **retry).id), find)
 
     @_errors("update", "merge request note")
     def update_mr_note(self, iid: int, note_id: int, body: str) -> None:
@@ -377,8 +455,10 @@ class GitLabClient:
         if self.dry_run:
             self._dry("POST", "/wikis", body)
             return True
+        slug = title.replace(" ", "-")     # GitLab's slug of a plain title (app/models/wiki.rb)
         try:
-            self.project.wikis.create(body, **self.retry)
+            self._create_once("wiki page", lambda retry: self.project.wikis.create(body, **retry),
+                              lambda: self.wiki_get(slug))
         except GitlabCreateError as e:
             if _code(e) == 400 and "exists" in _message(e).lower():
                 return False
@@ -425,13 +505,18 @@ class GitLabClient:
         if self.dry_run:
             self._dry("POST", "/releases", body)
             return True
+
+        def find() -> bool | None:     # ours if it carries our description, else another's
+            found = self.release_get(tag)
+            return None if found is None else found.description == description
+
         try:
-            self.project.releases.create(body, **self.retry)
+            return self._create_once("release", lambda retry: self.project.releases.create(
+                body, **retry) is not None, find)
         except GitlabCreateError as e:
             if _code(e) == 409:
                 return False
             raise
-        return True
 
     @_errors("update", "release")
     def release_update(self, tag: str, name: str, description: str) -> None:
@@ -445,7 +530,8 @@ class GitLabClient:
     def release_links(self, tag: str) -> list[ReleaseLink]:
         rel = self.project.releases.get(tag, lazy=True)
         return [ReleaseLink(int(ln.id), str(ln.name), str(ln.url),
-                            str(getattr(ln, "link_type", "other")))
+                            str(getattr(ln, "link_type", "other")),
+                            str(getattr(ln, "direct_asset_url", "") or ""))
                 for ln in rel.links.list(get_all=True, **self.retry)]
 
     @_errors("create", "release link")
@@ -453,7 +539,13 @@ class GitLabClient:
         if self.dry_run:
             self._dry("POST", f"/releases/{quote(tag, safe='')}/assets/links", link)
             return
-        self.project.releases.get(tag, lazy=True).links.create(link, **self.retry)
+        links = self.project.releases.get(tag, lazy=True).links
+
+        def find() -> bool | None:
+            return any(ln.name == link["name"] for ln in self.release_links(tag)) or None
+
+        self._create_once("release link", lambda retry: links.create(link, **retry) is not None,
+                          find)
 
     @_errors("update", "release link")
     def release_link_update(self, tag: str, link_id: int, link: dict[str, str]) -> None:
@@ -461,12 +553,6 @@ class GitLabClient:
             self._dry("PUT", f"/releases/{quote(tag, safe='')}/assets/links/{link_id}", link)
             return
         self.project.releases.get(tag, lazy=True).links.update(link_id, link, **self.retry)
-
-    @_errors("list", "tags")
-    def tag_exists(self, name: str) -> bool:
-        """Through the tag list (the job token may list tags but not get one)."""
-        tags = self.project.tags.list(search=f"^{name}$", iterator=True, **self.retry)
-        return any(t.name == name for t in tags)
 
     @_errors("download", "job artifact")
     def artifact_file(self, ref: str, path: str, job: str) -> bytes | None:

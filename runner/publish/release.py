@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
@@ -19,58 +20,103 @@ from runner.release import ReleaseInfo, render_release_notes
 logger = logging.getLogger(__name__)
 
 
-def model_paths(runs: list[LocalRun], model_file: str) -> list[tuple[str, str]]:
-    """(artifact path, URL of the job that has it or "") of model files: ``--model-file``, else
-    per result ``artifacts.model`` (relative to its output folder) or ``info.model_path`` (the
-    copy of that file in the output folder when there is one, since the output folder is the
-    job's artifact)."""
+@dataclass(frozen=True)
+class ModelFile:
+    notebook: str     # "" for --model-file
+    path: str         # in the job's artifacts
+    job_url: str      # the job that has it, or ""
+
+
+def model_paths(runs: list[LocalRun], model_file: str) -> list[ModelFile]:
+    """Model files: ``--model-file``, else per result ``artifacts.model`` (relative to its
+    output folder) or ``info.model_path`` (the copy of that file in the output folder when
+    there is one, since the output folder is the job's artifact)."""
     if model_file:
-        return [(model_file, "")]
-    paths = []
+        return [ModelFile("", model_file, "")]
+    found = []
     for run in runs:
+        nb = run.result.notebook
         rel = run.result.artifacts.get("model")
         recorded = run.result.info.get("model_path", "")
         job_url = run.result.info.get("job_url", "")
         if rel:
-            paths.append((f"{run.artifact_dir}/{rel}", job_url))
+            found.append(ModelFile(nb, f"{run.artifact_dir}/{rel}", job_url))
         elif recorded:
             name = PurePosixPath(recorded).name
             in_output = (run.folder / name).is_file()
-            paths.append((f"{run.artifact_dir}/{name}", job_url) if in_output
-                         else (recorded, ""))
-    return paths
+            found.append(ModelFile(nb, f"{run.artifact_dir}/{name}", job_url) if in_output
+                         else ModelFile(nb, recorded, ""))
+    return found
 
 
-def asset_links(env: CiEnv, tag: str, job: str, models: list[tuple[str, str]], image: str
+def asset_path(text: str) -> str:
+    """A ``direct_asset_path`` GitLab accepts (app/models/releases/link.rb FILEPATH_REGEX:
+    ``/`` then ``[-.\\w]`` segments, ending in a letter or digit; 128 characters at most)."""
+    parts = (re.sub(r"[^\w.-]+", "-", p, flags=re.ASCII) for p in text.split("/"))
+    path = "/" + "/".join(p for p in parts if p.strip(".-"))
+    return re.sub(r"[^0-9A-Za-z]+$", "", path[:128]) or "/asset"
+
+
+def unique_links(links: list[dict[str, str]]) -> list[dict[str, str]]:
+    """GitLab refuses a release whose links repeat a name, URL or ``direct_asset_path``, also
+    among the links of one request ("Links have duplicate values"): drop links whose URL is
+    already there and number the rest apart."""
+    kept: list[dict[str, str]] = []
+    for link in links:
+        if any(k["url"] == link["url"] for k in kept):
+            continue
+        link = dict(link)
+        for key, fmt in (("name", "{} ({})"), ("direct_asset_path", "{}-{}")):
+            base, n = link[key], 1
+            while any(k[key] == link[key] for k in kept):
+                n += 1
+                link[key] = fmt.format(base, n)
+        kept.append(link)
+    return kept
+
+
+def asset_links(env: CiEnv, tag: str, job: str, models: list[ModelFile], image: str
                 ) -> list[dict[str, str]]:
     """Model files link to the job that produced them when it is known (in parallel mode a
-    child-pipeline job), else to the latest ``job`` artifacts of the tag."""
+    child-pipeline job), else to the latest ``job`` artifacts of the tag. Names, URLs and
+    paths are unique; a file several notebooks name is linked once."""
     links = []
-    for path, job_url in models:
+    for model in models:
+        path, job_url = model.path, model.job_url
         url = (f"{job_url.rstrip('/')}/artifacts/raw/{quote(path)}" if job_url else
                env.web_url(f"jobs/artifacts/{quote(tag, safe='')}/raw/{path}?job={quote(job)}"))
-        if url:
-            links.append({"name": f"Model file {PurePosixPath(path).name}", "url": url,
-                          "link_type": "package"})
+        if not url:
+            continue
+        name = PurePosixPath(path).name
+        notebooks = [m.notebook for m in models if m.path == path and m.job_url == job_url
+                     and m.notebook]
+        links.append({"name": f"Model file {name}" + (f" of {', '.join(notebooks)}"
+                                                      if notebooks else ""),
+                      "url": url, "direct_asset_path": asset_path(f"models/{path}"),
+                      "link_type": "package"})
     if image:
         url = env.web_url("container_registry") or (
             image if re.match(r"https?://", image) else f"https://{image}")
-        links.append({"name": f"Container image {image}", "url": url, "link_type": "image"})
-    return links
+        links.append({"name": f"Container image {image}", "url": url,
+                      "direct_asset_path": "/container-image", "link_type": "image"})
+    return unique_links(links)
 
 
 def sync_links(client: GitLabClient, tag: str, wanted: list[dict[str, str]]) -> None:
-    """Create missing links, update changed ones; never double them. Links match by name; the
-    one container-image link is replaced when the image changes."""
+    """Create missing links, update changed ones; never double them. A link matches by name,
+    else by URL (a link an older ds-runner named differently); the one container-image link
+    is replaced when the image changes."""
     links = client.release_links(tag)
     for link in wanted:
-        have = next((ln for ln in links if ln.name == link["name"]), None)
+        have = (next((ln for ln in links if ln.name == link["name"]), None)
+                or next((ln for ln in links if ln.url == link["url"]), None))
         if have is None and link["link_type"] == "image":
             have = next((ln for ln in links if ln.link_type == "image"), None)
         if have is None:
             client.release_link_create(tag, link)
         elif (have.name, have.url, have.link_type) != (link["name"], link["url"],
-                                                       link["link_type"]):
+                                                       link["link_type"]) or \
+                not have.direct_asset_url.endswith("/downloads" + link["direct_asset_path"]):
             client.release_link_update(tag, have.id, link)
 
 
@@ -114,12 +160,10 @@ def publish_release(env: CiEnv, results_dir: Path, *, tag_regex: str, image: str
     masker = Masker.from_env([t for t in (env.token, env.job_token) if t])
     notes = render_release_notes(reports, info, masker)
     links = asset_links(env, tag, baseline_job, model_paths(runs, model_file), image)
-    ref = None
-    if not client.tag_exists(tag):
-        if not env.commit_sha:
-            raise UsageError(f"tag {tag} does not exist and CI_COMMIT_SHA is empty: "
-                             "cannot create the release")
-        ref = env.commit_sha
+    # No tag read: in a tag pipeline CI_COMMIT_TAG proves the tag exists, and the job token
+    # may not read tags (GitLab 17.x). GitLab ignores `ref` when the tag exists and creates
+    # the tag from it when it does not (app/services/releases/create_service.rb).
+    ref = env.commit_sha or None
     if client.release_get(tag) is None and client.release_create(tag, tag, notes, ref, links):
         echo(f"{'would create' if dry_run else 'created'} release {tag}")
         return 0

@@ -30,6 +30,7 @@ class Fault:
     delay: float = 0.0
     reset: bool = False
     body: str | None = None
+    hold: float = 0.0
     hits: int = 0
     pattern: re.Pattern[str] = field(init=False, repr=False)
 
@@ -65,7 +66,7 @@ class Fault:
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "method": self.method, "status": self.status,
                 "retry_after": self.retry_after, "times": self.times, "delay": self.delay,
-                "reset": self.reset, "body": self.body, "hits": self.hits}
+                "reset": self.reset, "body": self.body, "hold": self.hold, "hits": self.hits}
 
 
 def rate_limit_headers(retry_after: int) -> dict[str, str]:
@@ -88,11 +89,17 @@ class Faults:
 
     def add(self, path: str, *, method: str | None = None, status: int | None = None,
             retry_after: int | None = None, times: int | None = 1, delay: float = 0.0,
-            reset: bool = False, body: str | None = None) -> Fault:
-        """Answer the next `times` requests whose path matches `path` (re.search) with a fault."""
-        if status is None and not delay and not reset:
-            raise ValueError("a fault needs a status, a delay or reset=True")
-        fault = Fault(path, method, status, retry_after, times, delay, reset, body)
+            reset: bool = False, body: str | None = None, hold: float = 0.0) -> Fault:
+        """Answer the next `times` requests whose path matches `path` (re.search) with a fault.
+
+        `delay` waits before serving, `hold` after serving and before answering. Either way a
+        request without `status` is still carried out when the client has given up meanwhile:
+        GitLab finishes a request whose client went away (Puma does not stop a request when
+        the socket closes; only rack-timeout ends it, after 60 s: gitlab-org/gitlab-foss!28405).
+        """
+        if status is None and not delay and not reset and not hold:
+            raise ValueError("a fault needs a status, a delay, a hold or reset=True")
+        fault = Fault(path, method, status, retry_after, times, delay, reset, body, hold)
         with self._lock:
             self._faults.append(fault)
         return fault

@@ -39,8 +39,11 @@ def _time(ctx: Ctx, name: str) -> Any:
         raise ApiError(400, {"error": f"{name} is invalid"}) from exc
 
 
-def link_errors(release: Release, name: Any, url: Any, ignore: int | None = None) -> list[str]:
-    """`Releases::Link` validations as ActiveRecord full messages."""
+def link_errors(release: Release, name: Any, url: Any, path: Any = None,
+                ignore: int | None = None) -> list[str]:
+    """`Releases::Link` validations as ActiveRecord full messages: url, name and filepath
+    (`direct_asset_path`) are each unique per release (GL: app/models/releases/link.rb,
+    `uniqueness: { scope: :release }`; a blank filepath is allowed and not compared)."""
     errors = []
     others = [lk for lk in release.links if lk.id != ignore]
     if url is not None:
@@ -50,6 +53,24 @@ def link_errors(release: Release, name: Any, url: Any, ignore: int | None = None
             errors.append("Url has already been taken")
     if name is not None and any(lk.name == name for lk in others):
         errors.append("Name has already been taken")
+    if path and any(lk.direct_asset_path == path for lk in others):
+        errors.append("Filepath has already been taken")
+    return errors
+
+
+def duplicate_errors(release: Release, links: list[dict[str, Any]]) -> list[str]:
+    """The links of one create request among themselves: GL app/models/release.rb
+    `validates :links, nested_attributes_duplicates: { scope: :release, child_attributes:
+    %i[name url filepath] }` and app/validators/nested_attributes_duplicates_validator.rb
+    ("Links have duplicate values (a, b) for #<Release:0x…> scope", one error per attribute;
+    the message shape as GitLab answers it: semantic-release/gitlab#722)."""
+    errors = []
+    for keys in (("name",), ("url",), ("direct_asset_path", "filepath")):
+        values = [next((str(d[k]) for k in keys if d.get(k)), "") for d in links]
+        seen = sorted({v for v in values if v and values.count(v) > 1}, key=values.index)
+        if seen:
+            errors.append(f"Links have duplicate values ({', '.join(seen)}) for "
+                          f"#<Release:0x{id(release):016x}> scope")
     return errors
 
 
@@ -61,12 +82,12 @@ def _new_link(ctx: Ctx, release: Release, data: dict[str, Any]) -> ReleaseLink |
     link_type = data.get("link_type") or "other"
     if link_type not in LINK_TYPES:
         raise ApiError(400, {"error": "link_type does not have a valid value"})
-    errors = link_errors(release, data["name"], data["url"])
+    path = data.get("direct_asset_path") or data.get("filepath")
+    errors = link_errors(release, data["name"], data["url"], path)
     if errors:
         return errors
     link = ReleaseLink(id=ctx.state.next_id("link"), name=str(data["name"]), url=str(data["url"]),
-                       direct_asset_path=data.get("direct_asset_path") or data.get("filepath"),
-                       link_type=link_type)
+                       direct_asset_path=path, link_type=link_type)
     release.links.append(link)
     return link
 
@@ -116,11 +137,19 @@ def create_release(ctx: Ctx) -> Response:
                       description=str(ctx.param("description", "")),
                       sha=project.tags[tag_name].target, author_id=ctx.me.id,
                       released_at=released_at or now(), milestones=milestones)
-    for data in (ctx.params.get("assets") or {}).get("links") or []:
-        made = _new_link(ctx, release, data)
-        if isinstance(made, list):
+    links = (ctx.params.get("assets") or {}).get("links") or []
+    made: list[ReleaseLink] = []
+    for data in links:
+        # each new link's own uniqueness check reads the database, which has none of them yet
+        link = _new_link(ctx, release, data)
+        if isinstance(link, list):
             raise bad_request("Validation failed: " + ", ".join(
-                "Links " + error[0].lower() + error[1:] for error in made))
+                "Links " + error[0].lower() + error[1:] for error in link))
+        made.append(release.links.pop())
+    duplicates = duplicate_errors(release, links)
+    if duplicates:    # checked only when every link is valid on its own, as Rails does
+        raise bad_request("Validation failed: " + ", ".join(duplicates))
+    release.links = made
     project.releases[tag_name] = release
     return json_response(E.release(ctx.state, project, release), 201)
 
@@ -190,7 +219,8 @@ def update_link(ctx: Ctx) -> Response:
     ctx.require(30)
     release = _release(ctx, LINKS_404)
     link = _link(ctx, release)
-    errors = link_errors(release, ctx.params.get("name"), ctx.params.get("url"), ignore=link.id)
+    errors = link_errors(release, ctx.params.get("name"), ctx.params.get("url"),
+                         ctx.params.get("direct_asset_path"), ignore=link.id)
     if errors:
         raise bad_request(errors)
     link.name = str(ctx.param("name", link.name))

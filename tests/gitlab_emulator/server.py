@@ -143,6 +143,8 @@ class Handler(BaseHTTPRequestHandler):
             response = self.dispatch(path, query, parsed, record)
         record.status = response.status
         self.emulator.log(record)
+        if fault is not None and fault.hold:
+            time.sleep(fault.hold)       # done, but the answer is late (see Faults.add)
         self.send(response)
 
     def dispatch(self, path: str, query: dict[str, list[str]], parsed: Parsed,
