@@ -130,11 +130,12 @@ def test_schedule_runs_the_scoring_notebook_and_writes_the_wiki(mr_run: Run, e2e
 
 @pytest.mark.parametrize("tag, released", [("v1.0.0", True), ("dev-1.0.0", False)])
 def test_production_tags_release_and_dev_tags_do_not(tag: str, released: bool, e2e: Env) -> None:
-    """Scenario 4: v1.0.0 runs release_notebooks, checks their gates and creates the release;
-    dev-1.0.0 creates none."""
+    """Scenario 4: v1.0.0 runs release_notebooks (both examples, which record the same model
+    file), checks their gates and creates one release with unique links; dev-1.0.0 creates
+    none."""
     repo = e2e.repo(f"tag-{tag}")
     if released:
-        repo.set_inputs(release_notebooks=TRAINING)
+        repo.set_inputs(release_notebooks=f"{TRAINING} {INFERENCE}")
     message = f"release {tag}"
     sha = repo.commit(message, {"NOTES.md": tag})
     e2e.emulator.add_tag(e2e.project_id, tag, sha=sha)
@@ -144,12 +145,19 @@ def test_production_tags_release_and_dev_tags_do_not(tag: str, released: bool, e
     _assert_jobs(run, {"build-container": "PASS", "detect-notebooks": "PASS",
                        "execute-notebook": "PASS", "auto-release": "PASS"})
     detected = json.loads((run.artifacts("detect-notebooks") / "detect.json").read_text())
-    assert detected["notebooks"] == ([TRAINING] if released else [])
+    assert detected["notebooks"] == ([TRAINING, INFERENCE] if released else [])
     release = e2e.emulator.release(e2e.project_id, tag)
     if released:
         assert release is not None, run.log("auto-release")[-3000:]
-        assert "auc" in release.description
+        assert "auc" in release.description and INFERENCE in release.description
         assert "validation gates" in run.log("auto-release")
+        names = sorted(link.name for link in release.links if link.link_type == "package")
+        assert names == [f"Model file xgb_model.json of {INFERENCE}",
+                         f"Model file xgb_model.json of {TRAINING}"], names
+        for key in ("name", "url", "direct_asset_path"):
+            values = [getattr(link, key) for link in release.links]
+            assert len(set(values)) == len(values), values
+        assert not [r for r in e2e.emulator.requests if "/repository/tags" in r.path]
     else:
         assert release is None
         assert "not a production tag" in run.log("auto-release")
