@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from runner import directives as directives_mod
-from runner.errors import UsageError
+from runner.errors import DirectiveError, UsageError
+from runner.paths import real_path
 
 logger = logging.getLogger(__name__)
 
 ZERO_SHA = "0" * 40
+SYMLINK_MODE = "120000"
 DEFAULT_GLOB = "notebooks/**/*.ipynb"
 ENV_NAMES = {
     "pipeline_source": "CI_PIPELINE_SOURCE", "commit_message": "CI_COMMIT_MESSAGE",
@@ -171,6 +173,51 @@ def diff(repo: Path, base: str | None, head: str, specs: Sequence[str]) -> _Chan
     return changes
 
 
+def _symlinks(repo: Path, rev: str, paths: Sequence[str]) -> dict[str, str]:
+    """The symbolic links among ``paths`` at ``rev``: path -> target (two git calls at most)."""
+    out = git(repo, "--literal-pathspecs", "ls-tree", "-z", "--full-tree", rev, "--", *paths)
+    shas = {}
+    for entry in out.decode("utf-8", "surrogateescape").split("\0"):
+        meta, _, path = entry.partition("\t")
+        mode, _, rest = meta.partition(" ")
+        if mode == SYMLINK_MODE:
+            shas[path] = rest.split(" ")[-1]
+    if not shas:
+        return {}
+    out = git(repo, "cat-file", "--batch", stdin="".join(f"{s}\n" for s in shas.values()).encode())
+    targets, pos = {}, 0
+    for path in shas:
+        end = out.index(b"\n", pos)
+        size = int(out[pos:end].split(b" ")[2])
+        targets[path] = out[end + 1:end + 1 + size].decode("utf-8", "surrogateescape")
+        pos = end + 2 + size
+    return targets
+
+
+def check_inside(repo: Path, rev: str, notebooks: Sequence[str],
+                 directives: directives_mod.Directives | None = None) -> None:
+    """Refuse a notebook that is a symbolic link leading outside the repository at ``rev``,
+    with the message ``ds-runner execute`` gives for it (``runner.paths``)."""
+    links = _symlinks(repo, rev, notebooks) if notebooks else {}
+    if not links:
+        return
+    named = {d.path: d for d in (directives.run if directives else ())}
+    known: dict[str, str | None] = dict(links)
+
+    def readlink(path: str) -> str | None:
+        if path not in known:
+            known[path] = _symlinks(repo, rev, [path]).get(path)
+        return known[path]
+
+    for path in links:
+        try:
+            real_path(repo, path, readlink)
+        except UsageError as e:
+            if path in named:
+                raise DirectiveError(f"{named[path].where}: {e}") from None
+            raise
+
+
 def _safe(path: str) -> str:
     """Changed paths end up in shell scripts, YAML and dotenv files: refuse control characters."""
     if directives_mod.bad_character(path) is not None:
@@ -232,6 +279,7 @@ def _scoring(repo: Path, ctx: DetectContext) -> Detection:
     if found[f"{ctx.commit_sha}:{path}"][1] != "blob":
         raise UsageError(f"SCORING_NOTEBOOK={raw!r} names no notebook in the repository at "
                          f"{head[:8]}")
+    check_inside(repo, head, [path])
     return Detection(notebooks=[path], skip=False, source=ctx.pipeline_source, commit_sha=head,
                      analysed_sha=head, reason=f"scheduled pipeline: SCORING_NOTEBOOK={path}")
 
@@ -243,6 +291,7 @@ def _requested(repo: Path, ctx: DetectContext, source: str,
     found = lookup(repo, [f"{rev}^{{commit}}", *(f"{rev}:{p}" for p in requested.paths)])
     head = _head(found, rev)
     directives_mod.check_present(requested, {p: found[f"{rev}:{p}"][1] for p in requested.paths})
+    check_inside(repo, head, requested.paths, requested)
     return Detection(notebooks=requested.paths, skip=False, source=source, commit_sha=head,
                      analysed_sha=head, requested=requested.paths,
                      reason=f"{directives_mod.RUN_VARIABLE} in a {source} pipeline: exactly "
@@ -326,6 +375,7 @@ def detect(repo: Path, ctx: DetectContext) -> Detection:
     first = wanted.paths
     chosen, written = set(first), set(own.paths)
     rest = [p for p in changes.changed if p not in chosen]
+    check_inside(repo, pipeline_head, first + rest, wanted)
     count = f"{len(changes.changed)} notebook(s)" if changes.changed else "no notebook"
     parts = [f"{count} matching {ctx.notebooks_glob} changed {where}"]
     if head != pipeline_head:

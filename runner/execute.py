@@ -24,6 +24,7 @@ from runner.injection import inject_parameters, prepare_parameters, resolve_conf
 from runner.masking import MASK, Masker
 from runner.metrics import OUTPUT_DIR_ENV, RunResult
 from runner.outputs import NotebookWriter, clear_stale, finish_result, notebook_output_dir
+from runner.paths import outside_repository
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +76,11 @@ def _locate(notebook: str | Path, repo: Path) -> tuple[Path, str]:
     if not path.is_file():
         raise UsageError(f"{notebook}: notebook not found (relative paths are taken from "
                          f"the repository {repo})")
-    try:
-        return path, path.relative_to(repo).as_posix()
-    except ValueError:
-        raise UsageError(f"{notebook}: is outside the repository {repo} (see --repo)") from None
+    if not path.is_relative_to(repo):
+        given = Path(notebook) if Path(notebook).is_absolute() else repo / notebook
+        linked = Path(os.path.normpath(given)).is_relative_to(repo)  # a link led it outside
+        raise outside_repository(str(notebook), repo, path, linked)
+    return path, path.relative_to(repo).as_posix()
 
 
 def _load(path: Path, name: str) -> Any:

@@ -459,3 +459,63 @@ def test_schedule_without_scoring_notebook_names_the_pipeline_variables_setting(
     assert "Minimum role to use pipeline variables" in message
     assert "ci_pipeline_variables_minimum_override_role" in message
     assert "project CI/CD variable" in message  # the way around pipeline variables
+
+
+# --- symbolic links -----------------------------------------------------------------------------
+
+def _link(repo: Repo, path: str, target: str | Path, message: str = "link") -> str:
+    """Commit ``path`` as a symbolic link to ``target``."""
+    (repo.path / path).parent.mkdir(parents=True, exist_ok=True)
+    (repo.path / path).symlink_to(target)
+    repo.git("add", "--", path)
+    return repo.commit(message)
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    target = tmp_path / "elsewhere" / "secret.ipynb"
+    target.parent.mkdir()
+    target.write_text("{}")
+    return target
+
+
+@pytest.mark.parametrize("target", ["absolute", "../../elsewhere/secret.ipynb", "chain"])
+def test_changed_symlink_leading_outside_is_refused(repo: Repo, outside: Path,
+                                                    target: str) -> None:
+    before = repo.head()
+    if target == "chain":  # inside first, then out through a linked directory
+        _link(repo, "data", outside.parent)
+        target = "../data/secret.ipynb"
+    sha = _link(repo, "notebooks/linked.ipynb", outside if target == "absolute" else target)
+    with pytest.raises(UsageError) as info:
+        run(repo, before_sha=before, commit_sha=sha)
+    assert str(info.value) == (f"notebooks/linked.ipynb: is a symbolic link to {outside}, "
+                               f"outside the repository {repo.path.resolve()}")
+    assert info.value.exit_code == 2
+
+
+def test_symlink_inside_the_repository_stays_fine(repo: Repo) -> None:
+    before = repo.head()
+    sha = _link(repo, "notebooks/alias.ipynb", "sub/infer.ipynb")
+    sha = _link(repo, "notebooks/absolute.ipynb", repo.path / "notebooks" / "train.ipynb")
+    d = run(repo, before_sha=before, commit_sha=sha)
+    assert d.notebooks == ["notebooks/absolute.ipynb", "notebooks/alias.ipynb"]
+
+
+@pytest.mark.parametrize("how", ["directive", "DS_RUN_NOTEBOOKS", "manual", "schedule"])
+def test_requested_symlink_leading_outside_is_refused(repo: Repo, outside: Path,
+                                                      how: str) -> None:
+    _link(repo, "other/linked.ipynb", outside)
+    sha = repo.commit("later")  # the link did not change: only the request names it
+    kwargs = {"directive": {"commit_message": "[run other/linked.ipynb]"},
+              "DS_RUN_NOTEBOOKS": {"run_notebooks": "other/linked.ipynb"},
+              "manual": {"run_notebooks": "other/linked.ipynb", "pipeline_source": "web"},
+              "schedule": {"scoring_notebook": "other/linked.ipynb",
+                           "pipeline_source": "schedule"}}[how]
+    with pytest.raises(UsageError) as info:
+        run(repo, before_sha=ZERO_SHA, commit_sha=sha, **kwargs)
+    message = (f"other/linked.ipynb: is a symbolic link to {outside}, outside the repository "
+               f"{repo.path.resolve()}")
+    assert str(info.value).endswith(message) and info.value.exit_code == 2
+    if how != "schedule":
+        assert str(info.value).startswith("bad ")  # names the directive or the entry

@@ -288,3 +288,27 @@ def test_merged_results_source_sha_from_environment(repo: Repo,
     data = json.loads(out)
     assert code == 0 and data["notebooks"] == ["notebooks/train.ipynb", "notebooks/f.ipynb"]
     assert (data["commit_sha"], data["analysed_sha"]) == (merge, source_head)
+
+
+def test_symlink_leading_outside_is_refused_like_execute_refuses_it(
+        repo: Repo, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """detect must not list a notebook that execute then refuses: same message, exit 2."""
+    outside = tmp_path / "elsewhere.ipynb"
+    outside.write_text("{}")
+    before = repo.head()
+    (repo.path / "notebooks" / "linked.ipynb").symlink_to(outside)
+    repo.git("add", "--", "notebooks/linked.ipynb")
+    sha = repo.commit("link")
+    env = tmp_path / "detect.env"
+    code, out, err = detect_cli(capsys, "--repo", str(repo.path), "--sha", sha,
+                                "--before-sha", before, "--dotenv", str(env))
+    refused = cli.main(["execute", "--repo", str(repo.path), "notebooks/linked.ipynb"])
+    _, execute_err = capsys.readouterr()
+    assert (code, refused, out) == (2, 2, "") and not env.exists()
+    assert err == execute_err == (f"ds-runner: error: notebooks/linked.ipynb: is a symbolic link "
+                                  f"to {outside}, outside the repository "
+                                  f"{repo.path.resolve()}\n")
+    code, _, err = detect_cli(capsys, "--repo", str(repo.path), "--sha", sha, "--message",
+                              "[run notebooks/linked.ipynb]")
+    assert code == 2 and err.startswith("ds-runner: error: bad directive [run notebooks/linked")
+    assert err.endswith(execute_err.removeprefix("ds-runner: error: "))
