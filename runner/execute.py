@@ -21,7 +21,7 @@ from typing import Any
 from runner import log
 from runner.errors import UsageError
 from runner.injection import inject_parameters, prepare_parameters, resolve_config
-from runner.masking import MASK, Masker
+from runner.masking import MASK, MIN_SECRET_LENGTH, Masker
 from runner.metrics import OUTPUT_DIR_ENV, RunResult
 from runner.outputs import NotebookWriter, clear_stale, finish_result, notebook_output_dir
 from runner.paths import outside_repository
@@ -149,9 +149,13 @@ def prepare_run(notebook: str | Path, *, repo: Path = Path("."),
     values, secret_names = prepare_parameters(rel, declared, parameters or {},
                                               secret_parameters or {})
     injected = {**runner_values, **values}
-    shown = {k: (MASK if k in secret_names else v) for k, v in injected.items()}
-    masker = Masker.from_env(extra=_secret_forms(injected, secret_names))
-    log.masker().add(_secret_forms(injected, secret_names))
+    secrets = _secret_values(rel, injected, secret_names)
+    masker = Masker.from_env(extra=secrets)
+    log.masker().add(secrets)
+    # A -p value can equal a secret too: what is shown (the injected cell, metadata, metrics.json)
+    # is masked like any other text.
+    shown = {k: (MASK if k in secret_names else masker.mask_obj(v, keys=True))
+             for k, v in injected.items()}
     return RunPlan(rel, source, repo, folder, nb, kernel.name, kernel.language, injected, shown,
                    device, masker, timeout, cell_timeout, html, progress, secret_names)
 
@@ -163,16 +167,36 @@ def _shown_path(path: Path, repo: Path) -> str:
         return str(path)
 
 
-def _secret_forms(values: Mapping[str, Any], names: set[str]) -> list[str]:
-    """Each secret as given and as it appears quoted in the injected cell."""
-    forms: list[str] = []
-    for name in names:
-        text = str(values[name])
-        forms += [text, repr(text)[1:-1]]
-        if len(text.strip()) < 6:
-            logger.warning("secret parameter %s is shorter than 6 characters: it is masked in "
-                           "metrics and the parameters cell, but not inside cell outputs", name)
-    return forms
+def _secret_values(where: str, values: Mapping[str, Any], names: set[str]) -> list[str]:
+    """The secret parameters' values (Masker adds their escaped forms); warns once if short."""
+    secrets = [str(values[name]) for name in sorted(names)]
+    short = [name for name, text in zip(sorted(names), secrets, strict=True)
+             if len(text.strip()) < MIN_SECRET_LENGTH]
+    if short:
+        logger.warning("%s: secret parameter %s is shorter than %d characters: it is masked in "
+                       "metrics and the parameters cell, but not inside cell outputs", where,
+                       ", ".join(short), MIN_SECRET_LENGTH)
+    return secrets
+
+
+def _sweep(plan: RunPlan, env: Mapping[str, str], notebook_file: Path) -> None:
+    """Mask the files the notebook wrote itself: its output folder and a local MLflow store
+    inside the repository (GitLab takes artifacts only from there). Our own files are masked as
+    they are written and are skipped, as are the folders of nested notebooks."""
+    from runner.metrics import RECORDS_FILE
+    from runner.mlflow_env import local_store
+
+    roots = [plan.folder]
+    store = local_store(env, plan.repo)
+    if store is not None and store.is_relative_to(plan.repo) \
+            and not plan.folder.is_relative_to(store):
+        roots.append(store)
+    nested = plan.repo / Path(plan.notebook).with_suffix("")
+    exclude = {notebook_file, notebook_file.with_name(notebook_file.name + ".tmp"),
+               plan.folder / RECORDS_FILE}
+    exclude |= {p for p in plan.folder.iterdir() if p.is_dir() and (
+        (nested / p.name).is_dir() or (nested / f"{p.name}.ipynb").is_file())}
+    plan.masker.sweep(roots, exclude)
 
 
 def _git_sha(repo: Path) -> str | None:
@@ -209,6 +233,7 @@ def run_plan(plan: RunPlan) -> RunResult:
     outcome = run_notebook(nb, kernel_name=plan.kernel_name, cwd=plan.repo, env=env,
                            writer=writer, timeout=plan.timeout, cell_timeout=plan.cell_timeout,
                            progress=plan.progress)
+    _sweep(plan, env, writer.path)
     result = RunResult(notebook=plan.notebook, status=outcome.status, error=outcome.error,
                        duration_s=round(time.monotonic() - start, 3), device=plan.device,
                        parameters=dict(plan.shown), started_at=started_at,
@@ -217,7 +242,9 @@ def run_plan(plan: RunPlan) -> RunResult:
     if plan.html and writer.last is not None:
         html_path = plan.folder / f"{writer.path.stem}.html"
         try:
-            htmlexport.render(writer.last, html_path, plan.masker)
+            # writer.last is masked already; masking the page again would rewrite its CSS and
+            # scripts wherever a secret is an ordinary word.
+            htmlexport.render(writer.last, html_path)
         except Exception as e:  # the notebook and metrics are already safe on disk
             logger.warning("%s: HTML rendering failed: %s", plan.notebook, e)
         else:

@@ -12,9 +12,12 @@ import json
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runner.masking import Masker
 
 OUTPUT_DIR_ENV = "DS_RUNNER_OUTPUT_DIR"
 RECORDS_FILE = "records.jsonl"
@@ -100,6 +103,28 @@ def read_records(directory: Path) -> Recorded:
     return out
 
 
+def mask_records(directory: Path, masker: Masker) -> None:
+    """Mask the values in ``records.jsonl`` in place; kinds, field names and figure paths stay."""
+    path = directory / RECORDS_FILE
+    if not masker or not path.exists():
+        return
+    text = path.read_text(encoding="utf-8")
+    lines = []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            lines.append(masker.mask(line))
+            continue
+        if isinstance(entry, dict):
+            entry = {k: v if k in ("kind", "path") else masker.mask_obj(v, keys=True)
+                     for k, v in entry.items()}
+        lines.append(json.dumps(entry))
+    masked = "".join(f"{line}\n" for line in lines)
+    if masked != text:
+        path.write_text(masked, encoding="utf-8")
+
+
 @dataclass
 class CellError:
     cell_index: int | None
@@ -134,6 +159,18 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def masked(self, masker: Masker) -> RunResult:
+        """A copy with secrets masked in what the notebook and the user supplied (parameter
+        values, metric and info names, info values, the error); status, paths and the
+        notebook's name are the report's structure and stay."""
+        error = self.error and replace(self.error, ename=masker.mask(self.error.ename),
+                                       evalue=masker.mask(self.error.evalue))
+        return replace(self, error=error,
+                       metrics={masker.mask(k): v for k, v in self.metrics.items()},
+                       info={masker.mask(k): masker.mask(str(v)) for k, v in self.info.items()},
+                       parameters={k: masker.mask_obj(v, keys=True)
+                                   for k, v in self.parameters.items()})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:

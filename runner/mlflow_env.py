@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 LOCAL_STORE = Path(".ds-runner") / "mlruns"
 
@@ -28,3 +30,17 @@ def mlflow_env(environ: Mapping[str, str], repo: Path | None = None) -> dict[str
     # MLflow 3 keeps the file store only behind this switch; it is the fastest local option
     # (sqlite costs seconds of migrations per new store) and needs no server.
     return {"MLFLOW_TRACKING_URI": store.as_uri(), "MLFLOW_ALLOW_FILE_STORE": "true"}
+
+
+def local_store(environ: Mapping[str, str], cwd: Path) -> Path | None:
+    """The folder of the file store MLflow logs to (None for a server or a database URI);
+    a relative path is taken from ``cwd``, the kernel's working directory."""
+    uri = environ.get("MLFLOW_TRACKING_URI", "")
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        path = Path(url2pathname(parsed.path))
+    elif uri and not parsed.scheme:
+        path = Path(uri)
+    else:
+        return None
+    return (cwd / path).resolve()

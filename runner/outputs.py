@@ -9,11 +9,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from runner.masking import Masker
-from runner.metrics import METRICS_REPORT_FILE, RECORDS_FILE, RunResult, read_records
+from runner.metrics import METRICS_REPORT_FILE, RunResult, mask_records, read_records
 from runner.parameters import INJECTED_TAG
-
-# Output data that is binary (base64) and so cannot contain a readable secret; not scanned.
-_BINARY_MIME = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf")
 
 
 def notebook_output_dir(output_dir: Path, notebook: str) -> Path:
@@ -61,20 +58,11 @@ class NotebookWriter:
         import nbformat
 
         nbf: Any = nbformat
-        copy = nbf.from_dict(self._mask(nb))
+        copy = nbf.from_dict(self.masker.mask_notebook(nb))
         for cell in copy.cells:
             if INJECTED_TAG in cell.get("metadata", {}).get("tags", []):
                 cell.source = self.injected
         return copy
-
-    def _mask(self, obj: Any, mime: str = "") -> Any:
-        if isinstance(obj, str):
-            return obj if mime in _BINARY_MIME else self.masker.mask(obj)
-        if isinstance(obj, dict):
-            return {self.masker.mask(k): self._mask(v, k) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [self._mask(v, mime) for v in obj]
-        return obj
 
     def __call__(self, nb: Any) -> None:
         import nbformat
@@ -94,12 +82,7 @@ CI_INFO = {"job_url": "CI_JOB_URL", "job_id": "CI_JOB_ID", "job_name": "CI_JOB_N
 def finish_result(result: RunResult, folder: Path, notebook_file: str,
                   masker: Masker) -> RunResult:
     """Add what the notebook recorded, mask everything, write metrics.json and metrics.txt."""
-    records = folder / RECORDS_FILE
-    if records.exists() and masker:
-        text = records.read_text(encoding="utf-8")
-        masked_text = masker.mask(text)
-        if masked_text != text:
-            records.write_text(masked_text, encoding="utf-8")
+    mask_records(folder, masker)
     recorded = read_records(folder)
     result.metrics, result.figures, result.info = (recorded.metrics, recorded.figures,
                                                    recorded.info)
@@ -107,6 +90,6 @@ def finish_result(result: RunResult, folder: Path, notebook_file: str,
         if os.environ.get(variable):
             result.info.setdefault(key, os.environ[variable])
     result.artifacts = {"notebook": notebook_file, "metrics_report": METRICS_REPORT_FILE}
-    masked = RunResult.from_dict(masker.mask_obj(result.to_dict()))
+    masked = result.masked(masker)
     masked.write(folder)
     return masked

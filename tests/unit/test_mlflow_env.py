@@ -23,3 +23,14 @@ def test_job_token_alone_keeps_local_store(tmp_path: Path) -> None:
     got = mlflow_env(env, tmp_path)
     assert got == {"MLFLOW_TRACKING_URI": (tmp_path / ".ds-runner" / "mlruns").resolve().as_uri(),
                    "MLFLOW_ALLOW_FILE_STORE": "true"}
+
+
+def test_local_store_is_the_folder_of_a_file_store(tmp_path: Path) -> None:
+    from runner.mlflow_env import local_store
+
+    store = tmp_path / "a b" / "mlruns"
+    assert local_store({"MLFLOW_TRACKING_URI": store.as_uri()}, tmp_path) == store
+    assert local_store({"MLFLOW_TRACKING_URI": "runs"}, tmp_path) == tmp_path / "runs"
+    assert local_store({"MLFLOW_TRACKING_URI": "http://mlflow:5000"}, tmp_path) is None
+    assert local_store({"MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"}, tmp_path) is None
+    assert local_store({}, tmp_path) is None
