@@ -179,24 +179,27 @@ def _secret_values(where: str, values: Mapping[str, Any], names: set[str]) -> li
     return secrets
 
 
-def _sweep(plan: RunPlan, env: Mapping[str, str], notebook_file: Path) -> None:
-    """Mask the files the notebook wrote itself: its output folder and a local MLflow store
-    inside the repository (GitLab takes artifacts only from there). Our own files are masked as
-    they are written and are skipped, as are the folders of nested notebooks."""
+def _sweep(plan: RunPlan, env: Mapping[str, str], notebook_file: Path, started_at: str) -> None:
+    """Mask the files the notebook wrote itself: its output folder and, of a local MLflow store
+    inside the repository (GitLab takes artifacts only from there), what changed during the run.
+    Our own files are masked as they are written and are skipped, as are the folders of nested
+    notebooks."""
     from runner.metrics import RECORDS_FILE
     from runner.mlflow_env import local_store
 
-    roots = [plan.folder]
     store = local_store(env, plan.repo)
     if store is not None and store.is_relative_to(plan.repo) \
             and not plan.folder.is_relative_to(store):
-        roots.append(store)
+        # A store grows run after run; earlier files were swept by their own runs. The margin
+        # covers started_at's whole seconds and file systems with coarse timestamps.
+        since = dt.datetime.fromisoformat(started_at).timestamp() - 2
+        plan.masker.sweep([store], since=since)
     nested = plan.repo / Path(plan.notebook).with_suffix("")
     exclude = {notebook_file, notebook_file.with_name(notebook_file.name + ".tmp"),
                plan.folder / RECORDS_FILE}
     exclude |= {p for p in plan.folder.iterdir() if p.is_dir() and (
         (nested / p.name).is_dir() or (nested / f"{p.name}.ipynb").is_file())}
-    plan.masker.sweep(roots, exclude)
+    plan.masker.sweep([plan.folder], exclude)
 
 
 def _git_sha(repo: Path) -> str | None:
@@ -233,7 +236,7 @@ def run_plan(plan: RunPlan) -> RunResult:
     outcome = run_notebook(nb, kernel_name=plan.kernel_name, cwd=plan.repo, env=env,
                            writer=writer, timeout=plan.timeout, cell_timeout=plan.cell_timeout,
                            progress=plan.progress)
-    _sweep(plan, env, writer.path)
+    _sweep(plan, env, writer.path, started_at)
     result = RunResult(notebook=plan.notebook, status=outcome.status, error=outcome.error,
                        duration_s=round(time.monotonic() - start, 3), device=plan.device,
                        parameters=dict(plan.shown), started_at=started_at,

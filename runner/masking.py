@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -112,12 +113,15 @@ class Masker:
     def _needles(self) -> list[bytes]:
         return sorted({s.encode("utf-8") for s in self._secrets}, key=len, reverse=True)
 
-    def sweep(self, roots: Iterable[Path], exclude: Collection[Path] = ()) -> list[Path]:
+    def sweep(self, roots: Iterable[Path], exclude: Collection[Path] = (),
+              since: float | None = None) -> list[Path]:
         """Mask every text file under ``roots`` in place; return (and name in a warning) the
         files that still hold a secret because they are binary or over TEXT_LIMIT.
 
         Paths in ``exclude`` (files or folders) are skipped, symbolic links are not followed,
-        and a file that cannot be read or written is reported, never raised.
+        and a file that cannot be read or written is reported, never raised. With ``since`` (a
+        time.time() value) only files created or changed since then are read: their inode
+        change time, which copying with the old modification time does not hide.
         """
         if not self:
             return []
@@ -129,9 +133,12 @@ class Masker:
                 dirs[:] = [d for d in dirs if here / d not in exclude]
                 for name in files:
                     path = here / name
-                    if path in exclude or path.is_symlink():
+                    if path in exclude:
                         continue
                     try:
+                        info = path.lstat()
+                        if not stat.S_ISREG(info.st_mode) or (since and info.st_ctime < since):
+                            continue
                         if not self._sweep_file(path, needles):
                             left.append(path)
                     except OSError as e:

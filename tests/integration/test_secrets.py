@@ -126,3 +126,14 @@ def test_local_mlflow_store_is_masked_with_another_output_dir(
     assert (tags / "note").read_text(encoding="utf-8") == "called with [MASKED]"
     assert files_holding(store, TOKEN) == []
     assert files_holding(repo / "elsewhere", TOKEN) == []
+
+
+def test_short_secret_parameter_is_warned_about_once(
+        repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SHORT_SOURCE", "abc")
+    assert execute(repo, "notebooks/prints_secret.ipynb", "--no-html",
+                   "--secret-parameter", "api_key", "SHORT_SOURCE") == 0
+
+    err = capsys.readouterr().err
+    assert err.count("shorter than 6 characters") == 1
+    assert "notebooks/prints_secret.ipynb: secret parameter api_key is shorter" in err

@@ -184,3 +184,18 @@ def test_records_and_result_keep_their_structure(tmp_path: Path) -> None:
     assert masked.metrics == {MASK: 1.0} and masked.info == {"url": MASK}
     assert masked.parameters == {"p": {MASK: [MASK]}, "status": MASK}
     assert masked.error == CellError(1, "KeyError", f"'{MASK}'")
+
+
+def test_sweep_since_reads_files_changed_since_even_with_an_old_mtime(tmp_path: Path) -> None:
+    import os
+    import time
+
+    copied = tmp_path / "copied.txt"  # as shutil.copy2 leaves it: old mtime, new ctime
+    copied.write_text(SECRET, encoding="utf-8")
+    os.utime(copied, (0, 0))
+    assert Masker([SECRET]).sweep([tmp_path], since=time.time() - 60) == []
+    assert copied.read_text(encoding="utf-8") == MASK
+
+    copied.write_text(SECRET, encoding="utf-8")
+    assert Masker([SECRET]).sweep([tmp_path], since=time.time() + 3600) == []
+    assert copied.read_text(encoding="utf-8") == SECRET  # older than since: not read
