@@ -1,15 +1,16 @@
-"""Configuration files: loading, typed look-ups whose errors name the key, metric directions."""
+"""Configuration files: loading, typed look-ups whose errors name the key, metric directions;
+parameter files (``-f``/``-y``) merged in papermill's order."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
-from runner.errors import ConfigError
+from runner.errors import ConfigError, UsageError
 
 TRAINING_CONFIG = "training_config.yaml"
 INFERENCE_CONFIG = "inference_config.yaml"
@@ -20,27 +21,56 @@ _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a 
                dict: "a mapping", list: "a list"}
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
+def load_yaml(path: str | Path, what: str = "config file",
+              loader: type[yaml.SafeLoader] = yaml.SafeLoader) -> dict[str, Any]:
     """Read a YAML mapping; every failure is a ConfigError that names the file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{path}: {what} not found") from None
     except OSError as e:
-        raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from e
+        raise ConfigError(f"{path}: cannot read {what}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: cannot read {what}: not UTF-8 text ({e.reason})") from e
+    return _mapping(text, str(path), loader)
+
+
+def _mapping(text: str, source: str, loader: type[yaml.SafeLoader]) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=loader)  # loader is a SafeLoader
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from e
+        raise ConfigError(f"{source}: invalid YAML{where}: {problem}") from e
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+        raise ConfigError(f"{source}: top level must be a mapping, got {type(data).__name__}")
     return data
+
+
+def parameter_values(files: Iterable[str | Path], texts: Iterable[str],
+                     pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Parameters as ``papermill`` merges them: every ``-f`` file in order, then every ``-y``
+    YAML string, then ``-p NAME VALUE``; a later source wins a name. File and YAML values keep
+    their YAML types (dates stay strings, as papermill reads them); ``-p`` values stay strings
+    for ``runner.parameters`` to coerce. Bad files and strings raise ConfigError (exit 2)."""
+    from papermill.iorw import NoDatesSafeLoader
+
+    sources = [(f"--parameters-file {path}", load_yaml(path, "parameters file",
+                                                       NoDatesSafeLoader)) for path in files]
+    sources += [(f"--parameters-yaml {text!r}", _mapping(text, f"--parameters-yaml {text!r}",
+                                                         NoDatesSafeLoader)) for text in texts]
+    merged: dict[str, Any] = {}
+    for source, values in sources:
+        bad = [repr(name) for name in values if not isinstance(name, str)]
+        if bad:
+            raise UsageError(f"{source}: parameter names must be strings, got {', '.join(bad)}")
+        merged.update(values)
+    merged.update(pairs)
+    return merged
 
 
 class Config:

@@ -115,7 +115,7 @@ def load_declared(path: Path, name: str) -> Container[str] | None:
 
 def prepare_run(notebook: str | Path, *, repo: Path = Path("."),
                 output_dir: Path = Path(".ds-runner"),
-                parameters: Mapping[str, str] | None = None,
+                parameters: Mapping[str, Any] | None = None,
                 secret_parameters: Mapping[str, str] | None = None,
                 config_path: str | None = None, timeout: float | None = None,
                 cell_timeout: float | None = None, kernel_name: str | None = None,
@@ -259,7 +259,7 @@ def run_plan(plan: RunPlan) -> RunResult:
 
 def execute_notebook(notebook: str | Path, *, repo: Path = Path("."),
                      output_dir: Path = Path(".ds-runner"),
-                     parameters: Mapping[str, str] | None = None,
+                     parameters: Mapping[str, Any] | None = None,
                      secret_parameters: Mapping[str, str] | None = None,
                      config_path: str | None = None, timeout: float | None = None,
                      cell_timeout: float | None = None, kernel_name: str | None = None,

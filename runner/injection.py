@@ -28,7 +28,7 @@ _HOW_TO_SET = {"config_path": "--config", "device": "the DS_DEVICE variable",
 
 
 def prepare_parameters(where: str, declared: dict[str, Declared] | None,
-                       values: Mapping[str, str], secrets: Mapping[str, str],
+                       values: Mapping[str, Any], secrets: Mapping[str, str],
                        ) -> tuple[dict[str, Any], set[str]]:
     """The user's parameters, checked against the parameters cell and coerced; secret names."""
     both = sorted(set(values) & set(secrets))

@@ -94,8 +94,11 @@ def _annotation_kind(annotation: str) -> tuple[type | None, bool]:
     return _ANNOTATIONS.get(base), optional
 
 
-def coerce(value: str, declared: Declared, where: str) -> Any:
-    """``value`` as the declared type; a UsageError naming the parameter if it does not fit."""
+def coerce(value: Any, declared: Declared, where: str) -> Any:
+    """``value`` (a ``-p`` string, or a YAML value from ``-f``/``-y``) as the declared type; a
+    UsageError naming the parameter if it does not fit."""
+    if not isinstance(value, str):
+        return _coerce_yaml(value, declared, where)
     if declared.optional and value.strip().lower() in ("none", "null", "~"):
         return None
     kind = declared.kind
@@ -104,11 +107,29 @@ def coerce(value: str, declared: Declared, where: str) -> Any:
     try:
         return _COERCERS[kind](value)
     except (ValueError, yaml.YAMLError):
-        wanted = _KIND_NAMES[kind]
-        example = " (YAML/JSON, e.g. [1, 2])" if kind in (list, tuple) else (
-            " (YAML/JSON, e.g. {a: 1})" if kind is dict else "")
-        raise UsageError(f"{where}: parameter '{declared.name}' expects {wanted}{example} "
-                         f"like its default {declared.default}, got {value!r}") from None
+        raise _mismatch(value, kind, declared, where) from None
+
+
+def _coerce_yaml(value: Any, declared: Declared, where: str) -> Any:
+    """A value YAML already typed: kept as it is when nothing is declared, structures checked,
+    scalars coerced from their text like a ``-p`` value (``5`` for ``rate = 0.5`` is ``5.0``)."""
+    kind = declared.kind
+    if kind is None or (value is None and declared.optional):
+        return value
+    if isinstance(value, list) and kind in (list, tuple):
+        return tuple(value) if kind is tuple else value
+    if isinstance(value, dict) and kind is dict:
+        return value
+    if isinstance(value, (list, dict)):
+        raise _mismatch(value, kind, declared, where)
+    return coerce(str(value), declared, where)
+
+
+def _mismatch(value: Any, kind: type, declared: Declared, where: str) -> UsageError:
+    example = " (YAML/JSON, e.g. [1, 2])" if kind in (list, tuple) else (
+        " (YAML/JSON, e.g. {a: 1})" if kind is dict else "")
+    return UsageError(f"{where}: parameter '{declared.name}' expects {_KIND_NAMES[kind]}"
+                      f"{example} like its default {declared.default}, got {value!r}")
 
 
 def _to_bool(value: str) -> bool:
@@ -161,7 +182,7 @@ def _papermill_rule(value: str) -> Any:
 
 
 def resolve(where: str, declared: dict[str, Declared] | None,
-            raw: Mapping[str, str]) -> dict[str, Any]:
+            raw: Mapping[str, Any]) -> dict[str, Any]:
     """Check every passed name against the declaration and coerce its value."""
     if not raw:
         return {}
@@ -172,7 +193,8 @@ def resolve(where: str, declared: dict[str, Declared] | None,
     if isinstance(declared, Unchecked):
         logger.warning("%s: papermill cannot read this language's parameters cell, so %s "
                        "cannot be checked against it", where, ", ".join(sorted(raw)))
-        return {name: _papermill_rule(value) for name, value in raw.items()}
+        return {name: _papermill_rule(value) if isinstance(value, str) else value
+                for name, value in raw.items()}
     unknown = sorted(set(raw) - set(declared))
     if unknown:
         known = ", ".join(sorted(declared)) or "none"

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from runner import log
+from runner.config import parameter_values
 from runner.errors import UsageError
 from runner.metrics import RunResult
 
@@ -45,6 +46,12 @@ def _secret_values(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
               metavar="NAME ENVVAR",
               help="Set parameter NAME from environment variable ENVVAR; its value is masked "
                    "in every output. Repeatable.")
+@click.option("-f", "--parameters-file", "parameter_files", multiple=True, metavar="FILE",
+              help="YAML file of parameters (relative to --repo), as papermill -f takes it. "
+                   "Repeatable: a later file wins over an earlier one, -y over -f, -p over both.")
+@click.option("-y", "--parameters-yaml", "parameter_yaml", multiple=True, metavar="YAML",
+              help="Parameters as a YAML mapping, e.g. '{epochs: 5}', as papermill -y takes it. "
+                   "Repeatable.")
 @click.option("--config", "config_path", envvar="DS_CONFIG", metavar="PATH",
               help="Config file given to the notebook as config_path (relative to --repo). "
                    "Default: the notebook's metadata ds_runner.config, else "
@@ -77,7 +84,8 @@ def _secret_values(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
               help="Print one JSON object per notebook on stdout: the metrics.json fields "
                    "plus exit_code and output_notebook.")
 def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
-            secret_parameters: tuple[tuple[str, str], ...], config_path: str | None,
+            secret_parameters: tuple[tuple[str, str], ...], parameter_files: tuple[str, ...],
+            parameter_yaml: tuple[str, ...], config_path: str | None,
             output_dir: Path, repo: Path, timeout: float | None, cell_timeout: float | None,
             kernel_name: str | None, html: bool, progress: bool | None, from_detect: str | None,
             as_json: bool) -> int:
@@ -105,6 +113,8 @@ def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
             return 0
     if not selected:
         raise UsageError("no notebook given: name NOTEBOOK paths or use --from-detect FILE")
+    values = parameter_values([repo / path for path in parameter_files], parameter_yaml,
+                              parameters)
 
     def report(result: RunResult) -> None:
         out = (output_dir if output_dir.is_absolute() else repo / output_dir).resolve()
@@ -118,7 +128,7 @@ def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
 
     results = execute_sequence(
         selected, on_result=report, repo=repo, output_dir=output_dir,
-        parameters=dict(parameters), secret_parameters=_secret_values(secret_parameters),
+        parameters=values, secret_parameters=_secret_values(secret_parameters),
         config_path=config_path, timeout=timeout, cell_timeout=cell_timeout,
         kernel_name=kernel_name, html=html,
         progress=sys.stderr.isatty() if progress is None else progress)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
-from runner.config import INFERENCE_CONFIG, default_config_for
+from runner.config import INFERENCE_CONFIG, default_config_for, parameter_values
 from runner.errors import UsageError
 from runner.metrics import RunResult
 
@@ -92,7 +93,7 @@ def _summary(results: Sequence[RunResult], codes: Sequence[int]) -> str:
 
 
 def _parameters_per_notebook(plans_for: Sequence[str], repo: Path,
-                             parameters: dict[str, str]) -> dict[str, dict[str, str]]:
+                             parameters: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Give each notebook the ``-p`` values its parameters cell declares.
 
     ``run`` passes one set of parameters to notebooks of different kinds (``-p n_trials 3`` means
@@ -111,7 +112,7 @@ def _parameters_per_notebook(plans_for: Sequence[str], repo: Path,
 
 
 def run_local(repo: Path, notebooks: Sequence[str], run_all: bool, glob: str, output_dir: Path,
-              parameters: dict[str, str], timeout: float | None, html: bool) -> int:
+              parameters: Mapping[str, Any], timeout: float | None, html: bool) -> int:
     from runner.execute import exit_code_for, prepare_run, run_plan
     from runner.report import write_local_report
 
@@ -153,15 +154,22 @@ def run_local(repo: Path, notebooks: Sequence[str], run_all: bool, glob: str, ou
               envvar="DS_OUTPUT_DIR", show_default=True, help="Where results and reports go.")
 @click.option("-p", "--parameter", "parameters", type=(str, str), multiple=True,
               help="NAME VALUE passed to every notebook (repeatable).")
+@click.option("-f", "--parameters-file", "parameter_files", multiple=True, metavar="FILE",
+              help="YAML file of parameters (relative to --repo), as in ds-runner execute.")
+@click.option("-y", "--parameters-yaml", "parameter_yaml", multiple=True, metavar="YAML",
+              help="Parameters as a YAML mapping, as in ds-runner execute.")
 @click.option("--timeout", type=float, envvar="DS_NOTEBOOK_TIMEOUT",
               help="Seconds each notebook may run.")
 @click.option("--no-html", is_flag=True, help="Skip the HTML rendering.")
 def command(notebooks: tuple[str, ...], run_all: bool, repo: Path, glob: str, output_dir: Path,
-            parameters: tuple[tuple[str, str], ...], timeout: float | None, no_html: bool) -> int:
+            parameters: tuple[tuple[str, str], ...], parameter_files: tuple[str, ...],
+            parameter_yaml: tuple[str, ...], timeout: float | None, no_html: bool) -> int:
     """Run notebooks locally as the pipeline would and write its reports to files.
 
     With no NOTEBOOKS and no --all, runs what the last commit changed (obeying its [run path]
     and [skip run] directives) plus notebooks changed in the working tree.
     """
-    return run_local(repo.resolve(), notebooks, run_all, glob, output_dir, dict(parameters),
-                     timeout, not no_html)
+    repo = repo.resolve()
+    values = parameter_values([repo / path for path in parameter_files], parameter_yaml,
+                              parameters)
+    return run_local(repo, notebooks, run_all, glob, output_dir, values, timeout, not no_html)

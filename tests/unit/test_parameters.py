@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -140,3 +142,88 @@ def test_language_papermill_cannot_inspect_takes_parameters_unchecked(
     assert got == {"alpha": 0.9, "label": "y", "n": 3}
     assert "cannot be checked" in caplog.text
 
+
+
+# --- parameter files (-f) and YAML strings (-y) -------------------------------------------------
+
+def test_parameter_sources_merge_in_papermills_order(tmp_path: Path) -> None:
+    from runner.config import parameter_values
+
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text("count: 1\nname: a\nrate: 1\nday: 2024-01-02\n", encoding="utf-8")
+    second.write_text("count: 2\nname: b\n", encoding="utf-8")
+    (tmp_path / "empty.yaml").write_text("", encoding="utf-8")
+    values = parameter_values([first, second, tmp_path / "empty.yaml"],
+                              ["{count: 3, flag: yes}", "count: 4"], [("count", "5")])
+    # -p over -y over -f, later over earlier; YAML types kept, dates stay text as in papermill
+    assert values == {"count": "5", "name": "b", "rate": 1, "day": "2024-01-02", "flag": True}
+    assert parameter_values([first], ["{count: 3}"], [])["count"] == 3
+    assert parameter_values([first, second], [], [])["count"] == 2
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    (None, "params.yaml: parameters file not found"),
+    ("count: [1,\n", "params.yaml: invalid YAML at line 2, column 1"),
+    ("- 1\n- 2\n", "params.yaml: top level must be a mapping, got list"),
+    ("1: one\n", "parameter names must be strings, got 1"),
+    (b"count: \xff\n", "params.yaml: cannot read parameters file: not UTF-8 text"),
+])
+def test_bad_parameter_files_are_usage_errors(tmp_path: Path, content: str | bytes | None,
+                                              fragment: str) -> None:
+    from runner.config import parameter_values
+
+    path = tmp_path / "params.yaml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(UsageError) as info:
+        parameter_values([path], [], [])
+    assert fragment in str(info.value) and info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("{count: 1", "--parameters-yaml '{count: 1': invalid YAML"),
+    ("just text", "--parameters-yaml 'just text': top level must be a mapping, got str"),
+])
+def test_bad_parameter_yaml_is_a_usage_error(text: str, fragment: str) -> None:
+    from runner.config import parameter_values
+
+    with pytest.raises(UsageError, match=fragment):
+        parameter_values([], [text], [])
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), [
+    ("count", 5, 5), ("count", "5", 5), ("rate", 1, 1.0), ("flag", True, True),
+    ("flag", "no", False), ("name", 12, "12"), ("layers", [3, 4], [3, 4]),
+    ("pair", [3, 4], (3, 4)), ("opts", {"b": 2}, {"b": 2}), ("anything", [1], [1]),
+    ("limit", None, None), ("epochs", 7, 7), ("path", {"k": 1}, {"k": 1}),
+])
+def test_yaml_values_are_coerced_like_p_values(declared: dict[str, Declared], name: str,
+                                               value: Any, expected: Any) -> None:
+    got = coerce(value, declared[name], "nb.ipynb")
+    assert got == expected and type(got) is type(expected)
+
+
+@pytest.mark.parametrize(("name", "value", "fragment"), [
+    ("count", 1.5, "expects an integer like its default 3, got '1.5'"),
+    ("count", [1], "expects an integer like its default 3, got [1]"),
+    ("count", None, "expects an integer"),
+    ("flag", 2, "expects a boolean"),
+    ("name", ["a"], "expects a string like its default 'x', got ['a']"),
+    ("layers", {"a": 1}, "expects a list"),
+    ("opts", [1], "expects a mapping"),
+    ("rate", float("inf"), "expects a number"),
+])
+def test_yaml_values_of_the_wrong_type_are_refused(declared: dict[str, Declared], name: str,
+                                                   value: Any, fragment: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(fragment)):
+        coerce(value, declared[name], "nb.ipynb")
+
+
+def test_yaml_values_pass_unchecked_languages_as_they_are() -> None:
+    nb = notebook("count <- 3")
+    nb.metadata["kernelspec"] = {"name": "ir", "language": "R"}
+    declared = declared_parameters(nb, "ir", "R")
+    assert resolve("nb.ipynb", declared, {"count": [1, 2], "n": "5"}) == {"count": [1, 2],
+                                                                          "n": 5}
