@@ -54,6 +54,7 @@ class RunPlan:
     html: bool = True
     progress: bool = False
     secret_names: set[str] = field(default_factory=set)
+    cwd: Path | None = None  # the kernel's working directory (None: the repository)
 
 
 # A notebook that rejects its own config (runner.config.Config raised in a cell) is a
@@ -119,7 +120,7 @@ def prepare_run(notebook: str | Path, *, repo: Path = Path("."),
                 secret_parameters: Mapping[str, str] | None = None,
                 config_path: str | None = None, timeout: float | None = None,
                 cell_timeout: float | None = None, kernel_name: str | None = None,
-                html: bool = True, progress: bool = False) -> RunPlan:
+                html: bool = True, progress: bool = False, cwd: str = "repo") -> RunPlan:
     """Check everything that can be checked without a kernel; raise UsageError if it is wrong."""
     from runner.device import detect_device
     from runner.kernels import choose_kernel
@@ -135,16 +136,18 @@ def prepare_run(notebook: str | Path, *, repo: Path = Path("."),
         if value is not None and value <= 0:
             raise UsageError(f"{name} must be a positive number of seconds, got {value:g}")
     source, rel = _locate(notebook, repo)
+    workdir = _kernel_cwd(cwd, repo, source)
     nb = _load(source, rel)
     kernel = choose_kernel(nb.metadata, kernel_name)
     folder = notebook_output_dir(out, rel)
     device = detect_device()
     declared = declared_parameters(nb, kernel.name, kernel.language)
     runner_values = {
-        "config_path": resolve_config(rel, nb, repo, config_path,
-                                      "config_path" in (declared or {})),
+        "config_path": _for_kernel(resolve_config(rel, nb, repo, config_path,
+                                                  "config_path" in (declared or {})),
+                                   repo, workdir),
         "device": device,
-        "output_dir": _shown_path(folder, repo),
+        "output_dir": _for_kernel(_shown_path(folder, repo), repo, workdir),
     }
     values, secret_names = prepare_parameters(rel, declared, parameters or {},
                                               secret_parameters or {})
@@ -157,7 +160,34 @@ def prepare_run(notebook: str | Path, *, repo: Path = Path("."),
     shown = {k: (MASK if k in secret_names else masker.mask_obj(v, keys=True))
              for k, v in injected.items()}
     return RunPlan(rel, source, repo, folder, nb, kernel.name, kernel.language, injected, shown,
-                   device, masker, timeout, cell_timeout, html, progress, secret_names)
+                   device, masker, timeout, cell_timeout, html, progress, secret_names,
+                   workdir)
+
+
+def _kernel_cwd(choice: str, repo: Path, source: Path) -> Path:
+    """``--cwd``: ``repo`` (the default), ``notebook`` (its folder, as Jupyter and nbmake), or a
+    directory (relative to the repository)."""
+    if choice == "repo":
+        return repo
+    if choice == "notebook":
+        return source.parent
+    path = Path(choice)
+    path = (path if path.is_absolute() else repo / path).resolve()
+    if not path.is_dir():
+        raise UsageError(f"--cwd {choice}: no such directory (relative paths are taken from the "
+                         f"repository {repo}; or use repo or notebook)")
+    return path
+
+
+def _for_kernel(value: str, repo: Path, cwd: Path) -> str:
+    """A repository-relative path the notebook gets, made relative to its working directory
+    (absolute when that directory lies outside the repository), so ``open(config_path)`` works."""
+    path = Path(value)
+    if cwd == repo or path.is_absolute():
+        return value
+    if not cwd.is_relative_to(repo):
+        return str(repo / path)
+    return Path(os.path.relpath(repo / path, cwd)).as_posix()
 
 
 def _shown_path(path: Path, repo: Path) -> str:
@@ -233,7 +263,7 @@ def run_plan(plan: RunPlan) -> RunResult:
     writer = NotebookWriter(plan.folder / Path(plan.notebook).name, plan.masker,
                             plan.kernel_name, plan.language, plan.shown)
     env = {**os.environ, **mlflow_env(os.environ, plan.repo), OUTPUT_DIR_ENV: str(plan.folder)}
-    outcome = run_notebook(nb, kernel_name=plan.kernel_name, cwd=plan.repo, env=env,
+    outcome = run_notebook(nb, kernel_name=plan.kernel_name, cwd=plan.cwd or plan.repo, env=env,
                            writer=writer, timeout=plan.timeout, cell_timeout=plan.cell_timeout,
                            progress=plan.progress)
     _sweep(plan, env, writer.path, started_at)
@@ -263,12 +293,12 @@ def execute_notebook(notebook: str | Path, *, repo: Path = Path("."),
                      secret_parameters: Mapping[str, str] | None = None,
                      config_path: str | None = None, timeout: float | None = None,
                      cell_timeout: float | None = None, kernel_name: str | None = None,
-                     html: bool = True, progress: bool = False) -> RunResult:
+                     html: bool = True, progress: bool = False, cwd: str = "repo") -> RunResult:
     """Run one notebook; see the module docstring for what raises and what is returned."""
     plan = prepare_run(notebook, repo=repo, output_dir=output_dir, parameters=parameters,
                        secret_parameters=secret_parameters, config_path=config_path,
                        timeout=timeout, cell_timeout=cell_timeout, kernel_name=kernel_name,
-                       html=html, progress=progress)
+                       html=html, progress=progress, cwd=cwd)
     return run_plan(plan)
 
 

@@ -63,8 +63,14 @@ def _secret_values(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
                    "Env: DS_OUTPUT_DIR.")
 @click.option("--repo", type=click.Path(file_okay=False, exists=True, path_type=Path),
               default=Path("."), envvar="CI_PROJECT_DIR", show_default=True,
-              help="Repository root: notebook paths are relative to it and kernels run in it. "
+              help="Repository root: notebook paths are relative to it and kernels run in it "
+                   "(see --cwd). "
                    "Env: CI_PROJECT_DIR.")
+@click.option("--cwd", default="repo", envvar="DS_KERNEL_CWD", show_default=True,
+              metavar="repo|notebook|PATH",
+              help="The kernel's working directory: the repository root, the notebook's folder "
+                   "(as Jupyter and nbmake), or a directory (relative to --repo). "
+                   "Env: DS_KERNEL_CWD.")
 @click.option("--timeout", type=float, envvar="DS_NOTEBOOK_TIMEOUT",
               help="Seconds for the whole notebook, kernel start included (exit 3 when "
                    "exceeded). Env: DS_NOTEBOOK_TIMEOUT.")
@@ -86,7 +92,8 @@ def _secret_values(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
 def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
             secret_parameters: tuple[tuple[str, str], ...], parameter_files: tuple[str, ...],
             parameter_yaml: tuple[str, ...], config_path: str | None,
-            output_dir: Path, repo: Path, timeout: float | None, cell_timeout: float | None,
+            output_dir: Path, repo: Path, cwd: str, timeout: float | None,
+            cell_timeout: float | None,
             kernel_name: str | None, html: bool, progress: bool | None, from_detect: str | None,
             as_json: bool) -> int:
     """Run NOTEBOOK(s) with papermill, in order, continuing after failures.
@@ -130,6 +137,6 @@ def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
         selected, on_result=report, repo=repo, output_dir=output_dir,
         parameters=values, secret_parameters=_secret_values(secret_parameters),
         config_path=config_path, timeout=timeout, cell_timeout=cell_timeout,
-        kernel_name=kernel_name, html=html,
+        kernel_name=kernel_name, html=html, cwd=cwd,
         progress=sys.stderr.isatty() if progress is None else progress)
     return overall_exit_code(results)

@@ -112,7 +112,8 @@ def _parameters_per_notebook(plans_for: Sequence[str], repo: Path,
 
 
 def run_local(repo: Path, notebooks: Sequence[str], run_all: bool, glob: str, output_dir: Path,
-              parameters: Mapping[str, Any], timeout: float | None, html: bool) -> int:
+              parameters: Mapping[str, Any], timeout: float | None, html: bool,
+              cwd: str = "repo") -> int:
     from runner.execute import exit_code_for, prepare_run, run_plan
     from runner.report import write_local_report
 
@@ -123,7 +124,7 @@ def run_local(repo: Path, notebooks: Sequence[str], run_all: bool, glob: str, ou
     per_notebook = _parameters_per_notebook(selected, repo, parameters)
     # Check every notebook before the first kernel starts, as the pipeline's detect job would.
     plans = [prepare_run(nb, repo=repo, output_dir=output_dir, parameters=per_notebook[nb],
-                         timeout=timeout, html=html, progress=sys.stderr.isatty())
+                         timeout=timeout, html=html, progress=sys.stderr.isatty(), cwd=cwd)
              for nb in selected]
     results: list[RunResult] = []
     codes: list[int] = []
@@ -161,9 +162,13 @@ def run_local(repo: Path, notebooks: Sequence[str], run_all: bool, glob: str, ou
 @click.option("--timeout", type=float, envvar="DS_NOTEBOOK_TIMEOUT",
               help="Seconds each notebook may run.")
 @click.option("--no-html", is_flag=True, help="Skip the HTML rendering.")
+@click.option("--cwd", default="repo", envvar="DS_KERNEL_CWD", show_default=True,
+              metavar="repo|notebook|PATH",
+              help="The kernel's working directory, as in ds-runner execute.")
 def command(notebooks: tuple[str, ...], run_all: bool, repo: Path, glob: str, output_dir: Path,
             parameters: tuple[tuple[str, str], ...], parameter_files: tuple[str, ...],
-            parameter_yaml: tuple[str, ...], timeout: float | None, no_html: bool) -> int:
+            parameter_yaml: tuple[str, ...], timeout: float | None, no_html: bool,
+            cwd: str) -> int:
     """Run notebooks locally as the pipeline would and write its reports to files.
 
     With no NOTEBOOKS and no --all, runs what the last commit changed (obeying its [run path]
@@ -172,4 +177,5 @@ def command(notebooks: tuple[str, ...], run_all: bool, repo: Path, glob: str, ou
     repo = repo.resolve()
     values = parameter_values([repo / path for path in parameter_files], parameter_yaml,
                               parameters)
-    return run_local(repo, notebooks, run_all, glob, output_dir, values, timeout, not no_html)
+    return run_local(repo, notebooks, run_all, glob, output_dir, values, timeout, not no_html,
+                     cwd)
