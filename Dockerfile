@@ -10,8 +10,10 @@ FROM ${UV_IMAGE} AS uv
 
 FROM ${BASE_IMAGE}
 ARG PYTHON_VERSION=3.11
-# Optional: also install the runner itself, e.g. "ds-pipeline-runner==0.1.0" or a git URL.
+# Optional: also install the runner itself, e.g. "ds-pipeline-runner==0.1.0", from the index
+# RUNNER_INDEX (the component project's package registry; uv asks it first, then PyPI).
 ARG RUNNER_REQUIREMENT=""
+ARG RUNNER_INDEX=""
 
 ENV UV_COMPILE_BYTECODE=1 \
     UV_NO_CACHE=1 \
@@ -26,6 +28,7 @@ COPY --from=uv /uv /usr/local/bin/uv
 COPY requirements.txt /tmp/requirements.txt
 RUN uv venv --python "${PYTHON_VERSION}" /opt/venv \
     && uv pip install --python /opt/venv/bin/python --compile-bytecode --no-cache \
+        ${RUNNER_INDEX:+--extra-index-url "$RUNNER_INDEX"} \
         -r /tmp/requirements.txt ${RUNNER_REQUIREMENT:+"$RUNNER_REQUIREMENT"} \
     && rm /tmp/requirements.txt
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runner import __version__
-from tests.e2e.gcl import ORIGIN, PROJECT_PATH, Repo, available
+from tests.e2e.gcl import INDEX, PROJECT_PATH, Repo, available
 from tests.gitlab_emulator import GitLabEmulator
 
 TOKEN = "glpat-e2e-bot"
@@ -43,7 +43,7 @@ def e2e(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         "image": "python:3.11",
         "secret_detection": False,  # GitLab's template cannot be downloaded here
         "runner_version": __version__,  # the ds-runner on PATH: this working tree's
-        "runner_source": ORIGIN,
+        "runner_index": INDEX,  # never reached: the runner on PATH has runner_version
     }
     base = Repo.create(tmp / "base", inputs)
     emulator = GitLabEmulator.start()

@@ -21,6 +21,7 @@ GCL = TOOLS / "gitlab-ci-local" / "dist" / "index.js"
 EXAMPLE = ROOT / "tests" / "e2e" / "ds-pipeline.gitlab-ci.yml"
 PROJECT_PATH = "group/ds-pipeline"
 ORIGIN = f"https://gitlab.example.com/{PROJECT_PATH}.git"
+INDEX = "https://gitlab.example.com/api/v4/projects/1/packages/pypi/simple"
 EXCLUDE = [".git", ".venv", ".tools", ".mypy_cache", ".ruff_cache", ".pytest_cache", "*.egg-info",
            ".ds-runner", "mlruns", "mlartifacts", "__pycache__", "runner-error.log",
            ".gitlab-ci-local", "benchmarks/.work", "build", "dist"]

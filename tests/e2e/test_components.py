@@ -7,7 +7,7 @@ import pytest
 
 from runner import __version__
 from tests.e2e.conftest import TOKEN, Env
-from tests.e2e.gcl import ORIGIN, ROOT
+from tests.e2e.gcl import INDEX, ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 COMPONENT_TESTS = ROOT / "tests" / "e2e" / "components"
@@ -32,7 +32,7 @@ def test_component_test_pipeline_passes(component: str, e2e: Env) -> None:
     e2e.emulator.add_job(e2e.project_id, ref="main", name=f"test-check-{component}",
                          status="running", token=f"{JOB_TOKEN}-{component}")
     run = repo.gitlab_ci_local(
-        "--input", f"runner_version={__version__}", "--input", f"runner_source={ORIGIN}",
+        "--input", f"runner_version={__version__}", "--input", f"runner_index={INDEX}",
         variables={"GITLAB_TOKEN": TOKEN, "CI_JOB_TOKEN": f"{JOB_TOKEN}-{component}"})
     assert run.returncode == 0, run.output[-4000:]
     results = run.job_results()

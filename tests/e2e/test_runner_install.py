@@ -1,15 +1,15 @@
-"""The step every component job starts with: ds-runner at `runner_version`, installed if needed.
+"""The step every component job starts with: ds-runner at `runner_version`, from the image or
+installed from the component project's package registry in one line.
 
-The e2e pipelines find this working tree's ds-runner on PATH at the same version, so they take
-the "in the image" branch; here the other branch really installs the runner from a git
-repository at a pinned commit (as a job does from the component project) into a fresh venv.
+The e2e pipelines find this working tree's ds-runner on PATH at the same version, so the step
+does nothing there; here it meets an image that has it (nothing is installed, the index is never
+asked) and a version the index does not have (the job fails, nothing pretends to work).
+tests/integration/test_runner_package.py installs the published wheel with it for real.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,59 +17,38 @@ from pathlib import Path
 import pytest
 
 from runner import __version__
-from tests.e2e.gcl import ROOT, git
+from tests.package_index import build_dist, install_step, needs_index_tools, start_index
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+UNREACHABLE = "http://127.0.0.1:9/simple/"
 
 
-def _install_step() -> str:
-    text = (ROOT / "templates" / "execute-notebook.yml").read_text(encoding="utf-8")
-    start = text.index("    # ds-runner at runner_version")
-    block = text[text.index("- |\n", start) + 4:text.index("\n      fi\n", start) + 9]
-    return "\n".join(line[6:] for line in block.splitlines())
+def _run(step: str, path: str, version: str, index: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CI_", "DS_", "PIP_"))}
+    env.update(PATH=path, DS_RUNNER_VERSION=version, DS_RUNNER_INDEX=index,
+               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    return subprocess.run(["bash", "-ec", step], env=env, capture_output=True, text=True,
+                          timeout=240)
 
 
-def test_install_step_pins_the_runner_to_a_commit(tmp_path: Path) -> None:
-    uv = Path(sys.executable).with_name("uv")
-    if not uv.is_file():
-        pytest.skip("uv is not installed in the venv")
-    source = tmp_path / "component-project"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / "runner", source / "runner",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    git(source, "init", "-q", "-b", "main")
-    git(source, "add", "-A")
-    git(source, "commit", "-q", "-m", "runner")
-    sha = git(source, "rev-parse", "HEAD")
-    venv = tmp_path / "image-venv"
-    subprocess.run([str(uv), "venv", "-q", "--python", sys.executable, str(venv)], check=True)
-    tools = tmp_path / "tools"
-    tools.mkdir()
-    (tools / "uv").symlink_to(uv)
-    env = {**os.environ, "PATH": f"{venv / 'bin'}:{tools}:/usr/bin:/bin",
-           "VIRTUAL_ENV": str(venv), "DS_RUNNER_SOURCE": source.as_uri()}
-    step = _install_step()
+@pytest.mark.parametrize("template", ["detect-notebooks", "execute-notebook", "auto-release"])
+def test_step_uses_the_runner_the_image_has(template: str) -> None:
+    done = _run(install_step(template), f"{Path(sys.executable).parent}:/usr/bin:/bin",
+                __version__, UNREACHABLE)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout == "" and "pip" not in done.stderr
 
-    first = subprocess.run(["bash", "-ec", step], env={**env, "DS_RUNNER_VERSION": sha},
-                           capture_output=True, text=True, timeout=240)
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert "is in the image" not in first.stdout
-    installed = subprocess.run([str(venv / "bin" / "ds-runner"), "--version"],
-                               capture_output=True, text=True, check=True)
-    assert installed.stdout.strip() == f"ds-runner, version {__version__}"
-    (direct_url,) = venv.glob("lib/python*/site-packages/ds_pipeline_runner-*.dist-info/"
-                              "direct_url.json")
-    assert json.loads(direct_url.read_text())["vcs_info"]["commit_id"] == sha
 
-    pinned = subprocess.run(["bash", "-ec", step], env={**env, "DS_RUNNER_VERSION": sha},
-                            capture_output=True, text=True, timeout=60)
-    assert pinned.returncode == 0, pinned.stderr
-    assert pinned.stdout.strip() == f"ds-runner {sha} is in the image"  # found by its commit
-
-    again = subprocess.run(["bash", "-ec", step],
-                           env={**env, "DS_RUNNER_VERSION": f"v{__version__}"},
-                           capture_output=True, text=True, timeout=60)
-    assert again.returncode == 0, again.stderr
-    assert again.stdout.strip() == f"ds-runner {__version__} is in the image"
+@needs_index_tools
+def test_step_fails_for_a_version_the_index_lacks(tmp_path: Path) -> None:
+    index = start_index(tmp_path / "index")
+    try:
+        assert index.upload(build_dist(tmp_path / "dist")).returncode == 0
+        venv = tmp_path / "image-venv"
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        done = _run(install_step(), f"{venv / 'bin'}:/usr/bin:/bin", "99.0.0", index.simple_url)
+    finally:
+        index.stop()
+    assert done.returncode != 0
+    assert "ds-pipeline-runner==99.0.0" in done.stderr, done.stderr
+    assert not (venv / "bin" / "ds-runner").exists()

@@ -186,13 +186,21 @@ def test_runner_version_defaults_to_this_release_and_install_is_identical() -> N
             continue
         text = t.body_text
         start = text.index("    # ds-runner at runner_version")
-        snippets.add(text[start:text.index("\n      fi\n", start)])
+        line = text.index("    - ds-runner --version", start)
+        snippets.add(text[line:text.index("\n", line)])
     assert len(snippets) == 1, "the ds-runner install step differs between templates"
-    # detect-notebooks hands the same step to the child-pipeline jobs
+    # one line from the package registry, no git; detect-notebooks hands it to the child jobs
     (snippet,) = snippets
-    expected = snippet.split("- |\n", 1)[1] + "\n      fi\n"
-    detect = BY_NAME["detect-notebooks"].body_text
-    assert "install=$(cat <<'SH'\n" + expected + "      SH\n" in detect
+    step = snippet.removeprefix("    - ")
+    assert "git" not in step and '--index-url "$DS_RUNNER_INDEX"' in step
+    assert f"      install='{step}'\n" in BY_NAME["detect-notebooks"].body_text
+
+
+def test_report_jobs_default_to_the_runner_image_at_runner_version() -> None:
+    for name in ("detect-notebooks", "publish-metrics-comment", "write-to-wiki", "auto-release"):
+        default = BY_NAME[name].inputs["image"]["default"]
+        assert default == "$CI_REGISTRY/ds-pipeline/ds-pipeline/ds-runner:$DS_RUNNER_VERSION"
+        assert BY_NAME[name].body()[name]["variables"]["DS_RUNNER_VERSION"] == _pyproject_version()
 
 
 def test_full_pipeline_passes_valid_inputs_to_every_component() -> None:
