@@ -4,7 +4,11 @@ Exit codes (documented in the README):
   0 success; 1 a notebook cell raised or another expected failure; 2 usage, directive, config or
   parameter error; 3 timeout; 4 kernel died; 5 GitLab failed after retries; 6 registry or image
   build failed; 7 a validation gate failed; 70 unexpected internal error (traceback in
-  runner-error.log); 130 interrupted.
+  runner-error.log); 130 interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM: GitLab cancelled
+  the job or it reached its timeout).
+
+SIGINT and SIGTERM are handled here: inside ``ds-runner execute`` the first one ends the run
+with its outputs saved (``runner.reaper``), otherwise they raise ``Interrupted``.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 import platform
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -20,13 +25,13 @@ from typing import Any
 
 import click
 
-from runner import __version__, log
-from runner.errors import RunnerError
+from runner import __version__, log, reaper
+from runner.errors import Interrupted, RunnerError
 
 logger = logging.getLogger(__name__)
 
 EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM gives 143 (runner.errors.Interrupted)
 ERROR_LOG = "runner-error.log"
 
 # name -> module under runner.commands exposing ``command: click.Command``. Imported on use so
@@ -77,9 +82,40 @@ def _write_error_log(exc: BaseException, argv: Sequence[str]) -> Path:
     return path
 
 
+def _on_signal(signum: int, frame: Any) -> None:
+    if not reaper.request_stop(signum):
+        raise Interrupted(signum)
+    name = signal.Signals(signum).name
+    logger.warning("got %s: stopping the kernel; saving the notebook, metrics and HTML "
+                   "(send it again to stop at once)", name)
+
+
+def _interrupted(signum: int) -> int:
+    # nbclient's tasks left behind by an abrupt stop would log "Task exception was never
+    # retrieved" as they are collected: noise after the one line below.
+    logging.getLogger("asyncio").disabled = True
+    click.echo(f"ds-runner: {'interrupted' if signum == signal.SIGINT else 'terminated'}",
+               err=True)
+    return 128 + signum
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: the only place that turns errors into exit codes."""
+    """Entry point: the only place that turns errors and signals into exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
+    handlers = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            handlers[signum] = signal.signal(signum, _on_signal)
+    except ValueError:  # not the main thread: Python delivers signals there only
+        pass
+    try:
+        return _run(args)
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def _run(args: list[str]) -> int:
     try:
         result: Any = cli.main(args=args, prog_name="ds-runner", standalone_mode=False)
     except click.exceptions.Exit as e:
@@ -87,15 +123,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as e:
         e.show()
         return int(e.exit_code)
-    except click.exceptions.Abort:
-        click.echo("ds-runner: interrupted", err=True)
-        return EXIT_INTERRUPTED
+    except click.exceptions.Abort as e:  # click's form of KeyboardInterrupt, ours included
+        cause = e.__cause__
+        return _interrupted(cause.signum if isinstance(cause, Interrupted) else signal.SIGINT)
     except RunnerError as e:
         click.echo(f"ds-runner: error: {log.masker().mask(str(e))}", err=True)
         return e.exit_code
+    except Interrupted as e:
+        return _interrupted(e.signum)
     except KeyboardInterrupt:
-        click.echo("ds-runner: interrupted", err=True)
-        return EXIT_INTERRUPTED
+        return _interrupted(signal.SIGINT)
     except Exception as e:
         path = _write_error_log(e, args)
         click.echo(f"ds-runner: unexpected error: {log.masker().mask(repr(e))}\n"

@@ -1,8 +1,13 @@
 """One notebook on one kernel: papermill's execution manager and notebook client, composed the way
-``papermill.execute_notebook`` composes them, with four changes:
+``papermill.execute_notebook`` composes them, with these changes:
 
-- every save goes through ``writer`` (ds-runner masks secrets there), never papermill's own I/O;
-- a whole-notebook deadline besides the per-cell timeout (nbclient's ``timeout_func``);
+- every save goes through ``writer`` (ds-runner masks secrets there), never papermill's own I/O,
+  and at most one a second (at most a tenth of the time for a big notebook) plus a final one:
+  papermill saves the whole notebook around every cell, which costs O(cells**2);
+- a whole-notebook deadline besides the per-cell timeout (nbclient's ``timeout_func``), also
+  checked before each cell, so that many short cells cannot run past it;
+- the kernel's session never outlives us (``runner.kernels.bound_kernel_manager``), and a
+  SIGINT/SIGTERM that ``runner.reaper`` turned into a stop ends the run with a marker cell;
 - the kernel gets its own environment and working directory instead of our process's;
 - the kernel is shut down immediately once the cells are done: a graceful shutdown sometimes
   stalls for seconds and buys nothing after the last cell.
@@ -11,23 +16,30 @@
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner import reaper
 from runner.metrics import CellError
 
 logger = logging.getLogger(__name__)
 
 ERROR_TAG = "papermill-error-cell-tag"  # papermill drops these cells when a notebook is re-run
 STARTUP_TIMEOUT = 60.0
+SAVE_EVERY = 1.0  # seconds between saves during the run, at least
+SAVE_SHARE = 0.1  # and saving takes at most this share of the run
+STOPPED: dict[int, str] = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+_WHY: dict[int, str] = {signal.SIGINT: "Ctrl-C",
+                        signal.SIGTERM: "the CI job was cancelled or timed out"}
 
 
 @dataclass
 class Outcome:
-    status: str  # success | failed | timeout | kernel_died
+    status: str  # success | failed | timeout | kernel_died | interrupted | terminated
     error: CellError | None = None
     message: str = ""
 
@@ -56,6 +68,14 @@ class _Limits:
                 limit, self.binding = remaining, "notebook"
         return limit
 
+    def check(self) -> None:
+        """Before a cell: past the notebook's deadline, stop (a short cell never times out)."""
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            from nbclient.exceptions import CellTimeoutError
+
+            self.binding = "notebook"
+            raise CellTimeoutError("the notebook's deadline passed between cells")
+
     def describe(self, error: Exception) -> str:
         if self.binding == "notebook" and self.timeout:
             return f"the notebook ran past its timeout of {self.timeout:g}s"
@@ -68,20 +88,37 @@ def _manager_class() -> type:
     from papermill.engines import NotebookExecutionManager
 
     class Manager(NotebookExecutionManager):  # type: ignore[misc]
-        def __init__(self, nb: Any, writer: Callable[[Any], None], progress: bool) -> None:
+        def __init__(self, nb: Any, writer: Callable[[Any], None], progress: bool,
+                     limits: _Limits) -> None:
             super().__init__(nb, output_path=None, progress_bar=progress)
             self.writer = writer
+            self.limits = limits
             self.current_index: int | None = None
+            self.next_save = 0.0
 
         def save(self, **kwargs: Any) -> None:
             if kwargs.get("nb") is not None:
                 self.nb = kwargs["nb"]
+            started = time.monotonic()
+            if started < self.next_save:
+                return
             self.writer(self.nb)
+            took = time.monotonic() - started
+            self.next_save = started + max(SAVE_EVERY, took / SAVE_SHARE)
             self.last_save_time = self.now()
 
         def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
             self.current_index = cell_index
+            self.limits.check()
             super().cell_start(cell, cell_index, **kwargs)
+
+        def cell_complete(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+            if cell.metadata.papermill.get("status") != self.PENDING:  # it never started
+                super().cell_complete(cell, cell_index, **kwargs)
+
+        def notebook_complete(self, **kwargs: Any) -> None:
+            self.next_save = 0.0  # the final save always happens
+            super().notebook_complete(**kwargs)
 
     return Manager
 
@@ -107,6 +144,14 @@ def _mark_stop(nb: Any, index: int | None, text: str) -> None:
                               "</span>"))
 
 
+def _stopped(signum: int, index: int | None) -> Outcome:
+    name = signal.Signals(signum).name
+    text = f"ds-runner got {name} ({_WHY.get(signum, 'a stop signal')}) and stopped the kernel"
+    where = f"cell {index}" if index is not None else "before the first cell"
+    return Outcome(STOPPED.get(signum, "terminated"), CellError(index, name, text),
+                   f"{where}: {text}")
+
+
 def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str],
                  writer: Callable[[Any], None], timeout: float | None = None,
                  cell_timeout: float | None = None, progress: bool = False) -> Outcome:
@@ -116,16 +161,22 @@ def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str]
     from papermill.exceptions import PapermillExecutionError
     from papermill.execute import raise_for_execution_errors
 
+    from runner.kernels import bound_kernel_manager
+
     limits = _Limits(timeout, cell_timeout)
-    manager = _manager_class()(nb, writer, progress)
+    manager = _manager_class()(nb, writer, progress, limits)
     manager.notebook_start()
     outcome = Outcome("success")
+    completed = False
     try:
-        client = PapermillNotebookClient(
-            manager, kernel_name=kernel_name, timeout=None, timeout_func=limits.for_cell,
-            startup_timeout=min(STARTUP_TIMEOUT, limits.timeout or STARTUP_TIMEOUT),
-            shutdown_kernel="immediate", log=DebugOnly(logger, {}))
-        client.execute(env=dict(env), cwd=str(cwd))
+        if reaper.stop_signal() is None:
+            client = PapermillNotebookClient(
+                manager, kernel_name=kernel_name, timeout=None, timeout_func=limits.for_cell,
+                startup_timeout=min(STARTUP_TIMEOUT, limits.timeout or STARTUP_TIMEOUT),
+                shutdown_kernel="immediate", log=DebugOnly(logger, {}),
+                kernel_manager_class=bound_kernel_manager())
+            client.execute(env=dict(env), cwd=str(cwd))
+            completed = True
     except CellTimeoutError as e:
         index, text = manager.current_index, limits.describe(e)
         outcome = Outcome("timeout", CellError(index, "Timeout", text),
@@ -137,7 +188,7 @@ def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str]
         outcome = Outcome("kernel_died", CellError(index, "DeadKernelError", text),
                           f"cell {index}: {text}")
     except (RuntimeError, OSError) as e:  # the kernel never became ready or could not start
-        if manager.current_index is not None:
+        if manager.current_index is not None and reaper.stop_signal() is None:
             raise
         late = limits.deadline is not None and time.monotonic() >= limits.deadline
         outcome = Outcome("timeout" if late else "kernel_died",
@@ -147,7 +198,10 @@ def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str]
         manager.cleanup_pbar()
         manager.notebook_complete()
 
-    if outcome.status in ("timeout", "kernel_died"):
+    stop = reaper.stop_signal()
+    if stop is not None and not completed:  # the kernel was killed on purpose
+        outcome = _stopped(stop, manager.current_index)
+    if outcome.status != "success":
         _mark_stop(nb, outcome.error.cell_index if outcome.error else None, outcome.message)
         writer(nb)
         return outcome

@@ -68,6 +68,17 @@ class RegistryError(RunnerError):
     exit_code = 6
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped ds-runner at once: exit 128 + the signal's number, the shell's
+    convention (130 for SIGINT/Ctrl-C, 143 for SIGTERM, which GitLab sends to cancel a job or
+    end it at its timeout). A KeyboardInterrupt, so that no ``except Exception`` swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
 class GateFailedError(RunnerError):
     """A validation gate failed, so no release was made (exit 7)."""
 

@@ -28,7 +28,8 @@ from runner.paths import outside_repository
 
 logger = logging.getLogger(__name__)
 
-EXIT_CODES = {"success": 0, "failed": 1, "timeout": 3, "kernel_died": 4}
+EXIT_CODES = {"success": 0, "failed": 1, "timeout": 3, "kernel_died": 4, "interrupted": 130,
+              "terminated": 143}  # 128 + SIGINT / SIGTERM (runner.reaper)
 __all__ = ["RunPlan", "describe", "execute_notebook", "execute_sequence", "exit_code_for",
            "load_declared", "notebook_output_dir", "overall_exit_code", "prepare_run",
            "read_detect_file", "run_plan"]
@@ -349,4 +350,6 @@ def execute_sequence(notebooks: list[str], *, on_result: Callable[[RunResult], N
         results.append(result)
         if on_result is not None:
             on_result(result)
+        if result.status in ("interrupted", "terminated"):  # told to stop: run no more
+            break
     return results

@@ -6,12 +6,19 @@ IPython lexer and of the BeautifulSoup pass). ``warm()`` pays that in a forked w
 while the kernel starts and runs; ``render()`` then only sends the finished notebook over a pipe
 and writes the HTML it gets back (a few tens of milliseconds). Where ``fork`` is unavailable,
 or the worker fails, rendering happens in this process.
+
+The worker never outlives us (runner.reaper): it ignores SIGINT and SIGTERM, which reach our
+whole process group, so that it can still render a stopped run; it gets Linux's parent-death
+signal, and sees its pipe close, when we die; and it is killed at exit.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import multiprocessing
+import os
+import signal
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -60,8 +67,14 @@ def _sample() -> Any:
     return v4.new_notebook(cells=[v4.new_markdown_cell("# Title\n*text* `code` $x$"), cell])
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, other_end: Connection, parent: int) -> None:
     """Worker loop: warm up, then turn notebook JSON into HTML until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from runner.reaper import die_with_parent
+
+    die_with_parent(parent)
+    other_end.close()  # so that recv() sees EOF once the parent is gone
     import nbformat
 
     nbf: Any = nbformat
@@ -87,10 +100,26 @@ def warm() -> None:
         return
     context = multiprocessing.get_context("fork")
     parent, child = context.Pipe()
-    process = context.Process(target=_serve, args=(child,), name="ds-runner-html", daemon=True)
+    process = context.Process(target=_serve, args=(child, parent, os.getpid()),
+                              name="ds-runner-html", daemon=True)
     process.start()
     child.close()
     _worker = (process, parent)
+    atexit.unregister(stop)
+    atexit.register(stop)
+
+
+def stop() -> None:
+    """End the worker (it ignores SIGTERM, so multiprocessing's own clean-up at exit would
+    wait for it forever)."""
+    global _worker, _ready
+    if _worker is None:
+        return
+    process, conn = _worker
+    _worker, _ready = None, False
+    conn.close()
+    process.kill()
+    process.join(timeout=5)
 
 
 def _reply(conn: Connection, timeout: float) -> tuple[str, str]:

@@ -1,8 +1,10 @@
-"""Choosing the kernel: the notebook's own, or an installed kernel of the same language."""
+"""Choosing the kernel (the notebook's own, or an installed kernel of the same language), and a
+kernel manager whose kernel, and what the kernel starts, never outlive ds-runner."""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,3 +63,37 @@ def choose_kernel(metadata: Mapping[str, Any], requested: str | None = None) -> 
             return KernelChoice(name, language, fallback_from=wanted or None)
     raise UsageError(f"kernel '{wanted}' is not installed and no installed kernel runs "
                      f"{language} (installed: {', '.join(sorted(installed)) or 'none'})")
+
+
+def bound_kernel_manager() -> type:
+    """jupyter_client's AsyncKernelManager with the kernel session tied to us (runner.reaper):
+    the kernel gets Linux's parent-death signal, its session is registered while it runs, and
+    whatever is left in the session is killed when the kernel's resources are cleaned up."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    from runner import reaper
+
+    class BoundKernelManager(AsyncKernelManager):
+        session_pgid: int | None = None
+
+        # Async like AsyncKernelManager's own, which overrides the same way.
+        async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
+            parent = os.getpid()
+            kw.setdefault("preexec_fn", lambda: reaper.die_with_parent(parent))
+            try:
+                await super().start_kernel(**kw)
+            finally:
+                pgid = getattr(self.provisioner, "pgid", None)
+                if pgid:
+                    self.session_pgid = pgid
+                    reaper.watch_kernel(pgid)
+
+        async def cleanup_resources(  # type: ignore[override]
+                self, restart: bool = False) -> None:
+            try:
+                await super().cleanup_resources(restart=restart)
+            finally:
+                if self.session_pgid:
+                    reaper.release_kernel(self.session_pgid)
+
+    return BoundKernelManager

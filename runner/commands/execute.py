@@ -99,8 +99,10 @@ def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
     """Run NOTEBOOK(s) with papermill, in order, continuing after failures.
 
     Exit status: 0 all succeeded; 1 a cell raised; 2 usage, parameter or config error (nothing
-    ran); 3 timeout; 4 kernel died. With several notebooks, the most severe: 4 > 3 > 1.
+    ran); 3 timeout; 4 kernel died; 130 interrupted (SIGINT); 143 terminated (SIGTERM). With
+    several notebooks, the most severe: 143 > 130 > 4 > 3 > 1.
     """
+    from runner import reaper
     from runner.execute import (
         describe,
         execute_sequence,
@@ -133,10 +135,12 @@ def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
                                     "output_notebook": _relative(notebook_file)}
             click.echo(json.dumps(data, sort_keys=True))
 
-    results = execute_sequence(
-        selected, on_result=report, repo=repo, output_dir=output_dir,
-        parameters=values, secret_parameters=_secret_values(secret_parameters),
-        config_path=config_path, timeout=timeout, cell_timeout=cell_timeout,
-        kernel_name=kernel_name, html=html, cwd=cwd,
-        progress=sys.stderr.isatty() if progress is None else progress)
-    return overall_exit_code(results)
+    with reaper.graceful_stop():  # the first SIGINT/SIGTERM still saves every output
+        results = execute_sequence(
+            selected, on_result=report, repo=repo, output_dir=output_dir,
+            parameters=values, secret_parameters=_secret_values(secret_parameters),
+            config_path=config_path, timeout=timeout, cell_timeout=cell_timeout,
+            kernel_name=kernel_name, html=html, cwd=cwd,
+            progress=sys.stderr.isatty() if progress is None else progress)
+        stop = reaper.stop_signal()
+    return max(overall_exit_code(results), 128 + stop if stop else 0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -129,6 +130,43 @@ def test_notebook_timeout_exits_3(repo: Path) -> None:
     res = result(repo, "slow_cell")
     assert res.error is not None and "notebook ran past its timeout of 2s" in res.error.evalue
     assert res.duration_s < 20
+
+
+def test_notebook_timeout_bounds_many_short_cells(repo: Path) -> None:
+    # 400 cells of 10 ms: each far shorter than what is left of the deadline when it starts.
+    assert execute(repo, "notebooks/short_cells.ipynb", "--timeout", "3", "--no-html") == 3
+
+    res = result(repo, "short_cells")
+    assert res.status == "timeout" and res.error is not None
+    assert res.error.cell_index is not None  # cells ran, then the deadline passed
+    assert "notebook ran past its timeout of 3s" in res.error.evalue
+    nb = executed(repo, "short_cells")
+    begin = dt.datetime.fromisoformat(nb.metadata.papermill.start_time)
+    starts = [dt.datetime.fromisoformat(c.metadata.papermill.start_time) for c in nb.cells
+              if c.metadata.get("papermill", {}).get("start_time")]
+    assert max(starts) - begin < dt.timedelta(seconds=3.5)  # no cell starts past the deadline
+    assert "last cell" not in outputs_text(nb)
+    assert any("ds-runner stopped the notebook here" in c.source for c in nb.cells)
+    assert res.duration_s < 3 + 15  # a safety limit, not a speed target
+
+
+def test_saving_is_throttled_and_the_last_save_is_complete(tmp_path: Path) -> None:
+    from papermill.iorw import load_notebook_node
+
+    from runner.engine import run_notebook
+    from runner.injection import inject_parameters
+
+    nb = inject_parameters(load_notebook_node(str(FIXTURES / "short_cells.ipynb")),
+                           "python3", "python", {"pause": 0})
+    saves: list[str] = []
+    outcome = run_notebook(nb, kernel_name="python3", cwd=tmp_path, env=dict(os.environ),
+                           writer=lambda node: saves.append(nbformat.writes(node)))
+
+    assert outcome.status == "success"
+    # papermill saves the whole notebook twice per cell: O(cells**2) for short cells.
+    assert len(saves) < len(nb.cells) / 4
+    assert "last cell" in saves[-1]
+    assert saves[-1] == nbformat.writes(nb)
 
 
 def test_dead_kernel_exits_4_and_keeps_notebook(repo: Path) -> None:
