@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("execute", "detect", "setup")
+NAMES = ("execute", "cells", "detect", "setup")
 
 
 def main(argv: list[str]) -> int:

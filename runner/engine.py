@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import time
 from collections.abc import Callable, Mapping
@@ -117,7 +118,7 @@ def _manager_class() -> type:
                 super().cell_complete(cell, cell_index, **kwargs)
 
         def notebook_complete(self, **kwargs: Any) -> None:
-            self.next_save = 0.0  # the final save always happens
+            self.next_save = math.inf  # run_notebook saves once at the end, whatever happened
             super().notebook_complete(**kwargs)
 
     return Manager
@@ -189,6 +190,7 @@ def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str]
                           f"cell {index}: {text}")
     except (RuntimeError, OSError) as e:  # the kernel never became ready or could not start
         if manager.current_index is not None and reaper.stop_signal() is None:
+            writer(nb)
             raise
         late = limits.deadline is not None and time.monotonic() >= limits.deadline
         outcome = Outcome("timeout" if late else "kernel_died",
@@ -211,4 +213,5 @@ def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str]
         writer(nb)
         return Outcome("failed", CellError(e.cell_index, e.ename, e.evalue),
                        f"cell {e.cell_index} (In [{e.exec_count}]) raised {e.ename}: {e.evalue}")
+    writer(nb)
     return outcome

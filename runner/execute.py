@@ -278,7 +278,9 @@ def run_plan(plan: RunPlan) -> RunResult:
         try:
             # writer.last is masked already; masking the page again would rewrite its CSS and
             # scripts wherever a secret is an ordinary word.
-            htmlexport.render(writer.last, html_path)
+            cut_short = outcome.status in ("timeout", "interrupted", "terminated")
+            htmlexport.render(writer.last, html_path,
+                              limit=htmlexport.HURRIED_TIMEOUT if cut_short else None)
         except Exception as e:  # the notebook and metrics are already safe on disk
             logger.warning("%s: HTML rendering failed: %s", plan.notebook, e)
         else:

@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ _PIXEL = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAA
           "AAAASUVORK5CYII=")  # a 1x1 PNG
 READY_TIMEOUT = 60.0  # warming up takes about a second; a worker this late is stuck
 RENDER_TIMEOUT = 600.0
+# After a timeout or a stop the job must end soon: GitLab's grace period between SIGTERM and
+# SIGKILL is about 10 s, and `--timeout` promises an end shortly after the deadline. A big
+# notebook's HTML takes longer (10,000 cells: about 35 s), so it is skipped then.
+HURRIED_TIMEOUT = 3.0
 _exporter: Any = None
 _worker: tuple[Any, Connection] | None = None
 _ready = False
@@ -129,8 +134,9 @@ def _reply(conn: Connection, timeout: float) -> tuple[str, str]:
     return str(status), str(payload)
 
 
-def _render_in_worker(nb: Any) -> str | None:
-    """The HTML from the worker; None when there is none or it failed (then render here)."""
+def _render_in_worker(nb: Any, limit: float | None) -> str | None:
+    """The HTML from the worker; None when there is none or it failed (then render here).
+    With ``limit`` (seconds in all), a worker that takes longer raises TimeoutError."""
     global _worker, _ready
     if _worker is None:
         return None
@@ -138,26 +144,32 @@ def _render_in_worker(nb: Any) -> str | None:
 
     nbf: Any = nbformat
     process, conn = _worker
+    deadline = time.monotonic() + (limit or RENDER_TIMEOUT + READY_TIMEOUT)
     try:
         if not _ready:
-            _reply(conn, READY_TIMEOUT)
+            _reply(conn, min(READY_TIMEOUT, deadline - time.monotonic()))
             _ready = True
         conn.send(nbf.writes(nb))
-        status, payload = _reply(conn, RENDER_TIMEOUT)
+        status, payload = _reply(conn, min(RENDER_TIMEOUT, deadline - time.monotonic()))
     except (EOFError, OSError, TimeoutError) as e:
-        logger.debug("HTML worker failed (%s); rendering in process", e)
         process.kill()
         process.join(timeout=5)
         _worker, _ready = None, False
+        if limit is not None and isinstance(e, TimeoutError):
+            raise TimeoutError(f"skipped: the HTML took more than {limit:g}s to render after "
+                               "the run was cut short") from None
+        logger.debug("HTML worker failed (%s); rendering in process", e)
         return None
     if status != "ok":
         raise RuntimeError(payload)
     return payload
 
 
-def render(nb: Any, dest: Path, masker: Masker | None = None) -> Path:
-    """Write ``nb`` (an nbformat node) as HTML to ``dest``, masking secrets once more."""
-    body = _render_in_worker(nb)
+def render(nb: Any, dest: Path, masker: Masker | None = None,
+           limit: float | None = None) -> Path:
+    """Write ``nb`` (an nbformat node) as HTML to ``dest``, masking secrets once more.
+    ``limit``: seconds the worker may take (``HURRIED_TIMEOUT`` once a run was cut short)."""
+    body = _render_in_worker(nb, limit)
     if body is None:
         body = _to_html(nb)
     text = masker.mask(body) if masker else body

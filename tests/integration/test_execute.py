@@ -350,3 +350,17 @@ def test_html_rendering_masks_secrets(tmp_path: Path, monkeypatch: pytest.Monkey
     assert "<html" in text and "key [MASKED]" in text and TOKEN not in text
     if worker == "killed":
         assert htmlexport._worker is None
+
+
+def test_html_after_a_cut_short_run_is_bounded(tmp_path: Path) -> None:
+    from runner import htmlexport
+
+    htmlexport.warm()
+    worker = htmlexport._worker
+    assert worker is not None
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(f"x = {i}")
+                                         for i in range(500)])
+    with pytest.raises(TimeoutError, match="skipped"):  # never rendered here instead
+        htmlexport.render(nb, tmp_path / "out.html", limit=0.01)
+    assert not (tmp_path / "out.html").exists()
+    assert htmlexport._worker is None and not worker[0].is_alive()
