@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import reaper
+from runner.livelog import LiveLog
 from runner.metrics import CellError
 
 logger = logging.getLogger(__name__)
@@ -90,11 +91,14 @@ def _manager_class() -> type:
 
     class Manager(NotebookExecutionManager):  # type: ignore[misc]
         def __init__(self, nb: Any, writer: Callable[[Any], None], progress: bool,
-                     limits: _Limits) -> None:
+                     limits: _Limits, live: LiveLog | None = None) -> None:
             super().__init__(nb, output_path=None, progress_bar=progress)
             self.writer = writer
             self.limits = limits
+            self.live = live
             self.current_index: int | None = None
+            self.exception: Exception | None = None  # nbclient's, for the failing cell
+            self.failed_cell: Any = None
             self.next_save = 0.0
 
         def save(self, **kwargs: Any) -> None:
@@ -112,6 +116,13 @@ def _manager_class() -> type:
             self.current_index = cell_index
             self.limits.check()
             super().cell_start(cell, cell_index, **kwargs)
+            if self.live is not None:
+                self.live.cell_start(cell)
+
+        def cell_exception(self, cell: Any, cell_index: int | None = None,
+                           **kwargs: Any) -> None:
+            self.exception, self.failed_cell = kwargs.get("exception"), cell
+            super().cell_exception(cell, cell_index, **kwargs)
 
         def cell_complete(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
             if cell.metadata.papermill.get("status") != self.PENDING:  # it never started
@@ -155,8 +166,10 @@ def _stopped(signum: int, index: int | None) -> Outcome:
 
 def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str],
                  writer: Callable[[Any], None], timeout: float | None = None,
-                 cell_timeout: float | None = None, progress: bool = False) -> Outcome:
-    """Execute ``nb`` in place; always leaves the (partial) notebook saved through ``writer``."""
+                 cell_timeout: float | None = None, progress: bool = False,
+                 live: LiveLog | None = None) -> Outcome:
+    """Execute ``nb`` in place; always leaves the (partial) notebook saved through ``writer``.
+    ``live`` shows the cells, their output and a failing cell's traceback in the job log."""
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.exceptions import PapermillExecutionError
@@ -165,7 +178,9 @@ def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str]
     from runner.kernels import bound_kernel_manager
 
     limits = _Limits(timeout, cell_timeout)
-    manager = _manager_class()(nb, writer, progress, limits)
+    manager = _manager_class()(nb, writer, progress, limits, live)
+    echo = {"stdout_file": live.stdout, "stderr_file": live.stderr} \
+        if live is not None and live.show_output else {}
     manager.notebook_start()
     outcome = Outcome("success")
     completed = False
@@ -175,8 +190,8 @@ def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str]
                 manager, kernel_name=kernel_name, timeout=None, timeout_func=limits.for_cell,
                 startup_timeout=min(STARTUP_TIMEOUT, limits.timeout or STARTUP_TIMEOUT),
                 shutdown_kernel="immediate", log=DebugOnly(logger, {}),
-                kernel_manager_class=bound_kernel_manager())
-            client.execute(env=dict(env), cwd=str(cwd))
+                kernel_manager_class=bound_kernel_manager(), **echo)
+            client.execute(env=dict(env), cwd=str(cwd), transport_encryption=_encryption())
             completed = True
     except CellTimeoutError as e:
         index, text = manager.current_index, limits.describe(e)
@@ -199,6 +214,8 @@ def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str]
     finally:
         manager.cleanup_pbar()
         manager.notebook_complete()
+        if live is not None:
+            live.close_output()
 
     stop = reaper.stop_signal()
     if stop is not None and not completed:  # the kernel was killed on purpose
@@ -211,7 +228,38 @@ def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str]
         raise_for_execution_errors(nb, None)  # adds papermill's error cells in place
     except PapermillExecutionError as e:
         writer(nb)
-        return Outcome("failed", CellError(e.cell_index, e.ename, e.evalue),
-                       f"cell {e.cell_index} (In [{e.exec_count}]) raised {e.ename}: {e.evalue}")
+        # papermill has inserted its error cells: e.cell_index is no longer the cell's place
+        cell = manager.failed_cell or {"source": e.source}
+        ename, evalue = _failure(e, manager.exception, cell)
+        if live is not None:
+            live.cell_failed(cell, e.exec_count, ename, evalue, e.traceback or [])
+        return Outcome("failed", CellError(e.cell_index, ename, evalue, e.exec_count),
+                       f"cell {e.cell_index} (In [{e.exec_count}]) raised {ename}: {evalue}")
     writer(nb)
     return outcome
+
+
+def _encryption() -> str:
+    """CurveZMQ between us and a kernel whose kernelspec supports it (ipykernel 7's python3),
+    which also ends its "running over TCP without encryption" warning; TCP stays, which
+    nbclient's cell timeouts need."""
+    import zmq
+
+    return "auto" if zmq.has("curve") else "disabled"
+
+
+def _failure(error: Any, exception: Exception | None, cell: Any) -> tuple[str, str]:
+    """The exception's name and message, never empty. A cell that fails without an error
+    output (IPython reports a UsageError for an unknown magic on stderr) leaves papermill with
+    ``CellExecutionError`` and no message: the message is then nbclient's ``UsageError: ...``,
+    else the cell's last stderr line. The name stays: the runner's own UsageError, raised in a
+    cell, means the notebook rejected its config (exit 2); this is a notebook bug (exit 1)."""
+    if error.evalue:
+        return str(error.ename), str(error.evalue)
+    ename, evalue = getattr(exception, "ename", ""), getattr(exception, "evalue", "")
+    if ename and evalue:
+        return str(error.ename), f"{ename}: {evalue}"
+    stderr = "".join(o.get("text", "") for o in cell.get("outputs", [])
+                     if o.get("output_type") == "stream" and o.get("name") == "stderr")
+    last = stderr.strip().splitlines()[-1:] or ["the cell failed without an error message"]
+    return str(error.ename), last[0]

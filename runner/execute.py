@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class RunPlan:
     progress: bool = False
     secret_names: set[str] = field(default_factory=set)
     cwd: Path | None = None  # the kernel's working directory (None: the repository)
+    log_output: bool = False  # show cells and their output in the job log as they run
 
 
 # A notebook that rejects its own config (runner.config.Config raised in a cell) is a
@@ -86,12 +88,26 @@ def _locate(notebook: str | Path, repo: Path) -> tuple[Path, str]:
 
 
 def _load(path: Path, name: str) -> Any:
+    """The notebook, with an id for every cell: nbformat 4.5 wants them, and without them
+    nbformat warns (MissingIDFieldWarning) on reading and again on every save."""
+    import warnings
+
+    from nbformat.corpus import words
+    from nbformat.warnings import MissingIDFieldWarning
     from papermill.iorw import load_notebook_node
 
+    corpus: Any = words
+
     try:
-        return load_notebook_node(str(path))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MissingIDFieldWarning)
+            nb = load_notebook_node(str(path))
     except Exception as e:  # nbformat raises several unrelated types for broken files
         raise UsageError(f"{name}: cannot read the notebook: {e}") from e
+    if (nb.nbformat, nb.nbformat_minor) >= (4, 5):
+        for cell in nb.cells:
+            cell.setdefault("id", corpus.generate_corpus_id())
+    return nb
 
 
 class _AnyName:
@@ -108,7 +124,7 @@ def load_declared(path: Path, name: str) -> Container[str] | None:
     from runner.parameters import Unchecked, declared_parameters
 
     nb = _load(path, name)
-    kernel = choose_kernel(nb.metadata, None)
+    kernel = choose_kernel(nb.metadata, None, name, warn=False)  # prepare_run warns
     declared = declared_parameters(nb, kernel.name, kernel.language)
     if isinstance(declared, Unchecked):
         return _AnyName()
@@ -121,7 +137,8 @@ def prepare_run(notebook: str | Path, *, repo: Path = Path("."),
                 secret_parameters: Mapping[str, str] | None = None,
                 config_path: str | None = None, timeout: float | None = None,
                 cell_timeout: float | None = None, kernel_name: str | None = None,
-                html: bool = True, progress: bool = False, cwd: str = "repo") -> RunPlan:
+                html: bool = True, progress: bool = False, cwd: str = "repo",
+                log_output: bool = False) -> RunPlan:
     """Check everything that can be checked without a kernel; raise UsageError if it is wrong."""
     from runner.device import detect_device
     from runner.kernels import choose_kernel
@@ -139,7 +156,7 @@ def prepare_run(notebook: str | Path, *, repo: Path = Path("."),
     source, rel = _locate(notebook, repo)
     workdir = _kernel_cwd(cwd, repo, source)
     nb = _load(source, rel)
-    kernel = choose_kernel(nb.metadata, kernel_name)
+    kernel = choose_kernel(nb.metadata, kernel_name, rel)
     folder = notebook_output_dir(out, rel)
     device = detect_device()
     declared = declared_parameters(nb, kernel.name, kernel.language)
@@ -162,7 +179,7 @@ def prepare_run(notebook: str | Path, *, repo: Path = Path("."),
              for k, v in injected.items()}
     return RunPlan(rel, source, repo, folder, nb, kernel.name, kernel.language, injected, shown,
                    device, masker, timeout, cell_timeout, html, progress, secret_names,
-                   workdir)
+                   workdir, log_output)
 
 
 def _kernel_cwd(choice: str, repo: Path, source: Path) -> Path:
@@ -251,6 +268,7 @@ def run_plan(plan: RunPlan) -> RunResult:
     """Execute a prepared notebook and write its outputs; never raises for notebook failures."""
     from runner import htmlexport
     from runner.engine import run_notebook
+    from runner.livelog import LiveLog
     from runner.mlflow_env import mlflow_env
 
     started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -266,7 +284,9 @@ def run_plan(plan: RunPlan) -> RunResult:
     env = {**os.environ, **mlflow_env(os.environ, plan.repo), OUTPUT_DIR_ENV: str(plan.folder)}
     outcome = run_notebook(nb, kernel_name=plan.kernel_name, cwd=plan.cwd or plan.repo, env=env,
                            writer=writer, timeout=plan.timeout, cell_timeout=plan.cell_timeout,
-                           progress=plan.progress)
+                           progress=plan.progress,
+                           live=LiveLog(plan.notebook, nb, sys.stderr, plan.masker,
+                                        show_output=plan.log_output))
     _sweep(plan, env, writer.path, started_at)
     result = RunResult(notebook=plan.notebook, status=outcome.status, error=outcome.error,
                        duration_s=round(time.monotonic() - start, 3), device=plan.device,
@@ -296,21 +316,25 @@ def execute_notebook(notebook: str | Path, *, repo: Path = Path("."),
                      secret_parameters: Mapping[str, str] | None = None,
                      config_path: str | None = None, timeout: float | None = None,
                      cell_timeout: float | None = None, kernel_name: str | None = None,
-                     html: bool = True, progress: bool = False, cwd: str = "repo") -> RunResult:
+                     html: bool = True, progress: bool = False, cwd: str = "repo",
+                     log_output: bool = False) -> RunResult:
     """Run one notebook; see the module docstring for what raises and what is returned."""
     plan = prepare_run(notebook, repo=repo, output_dir=output_dir, parameters=parameters,
                        secret_parameters=secret_parameters, config_path=config_path,
                        timeout=timeout, cell_timeout=cell_timeout, kernel_name=kernel_name,
-                       html=html, progress=progress, cwd=cwd)
+                       html=html, progress=progress, cwd=cwd, log_output=log_output)
     return run_plan(plan)
 
 
 def describe(result: RunResult) -> str:
-    """One line for people: ``success in 2.1s`` or ``failed in 1.0s: cell 3 raised ...``."""
+    """One line for people: ``success in 2.1s`` or ``failed in 1.0s: In [4] raised ...``
+    (the cell as Jupyter numbers it in the saved notebook; its index when it has no number)."""
     text = f"{result.status} in {result.duration_s:.1f}s"
     if result.error is not None:
         where = f"cell {result.error.cell_index}" if result.error.cell_index is not None \
             else "the kernel"
+        if result.error.execution_count is not None:
+            where = f"In [{result.error.execution_count}]"
         text += f": {where} raised {result.error.ename}: {result.error.evalue}" \
             if result.status == "failed" else f": {where}: {result.error.evalue}"
     return text

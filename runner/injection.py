@@ -37,10 +37,10 @@ def prepare_parameters(where: str, declared: dict[str, Declared] | None,
     for name in [*values, *secrets]:
         if name in RUNNER_PARAMETERS:
             raise UsageError(f"{where}: '{name}' is set by ds-runner; use {_HOW_TO_SET[name]}")
+    checked = resolve(where, declared, {**values, **secrets})  # refuses values with no cell
     if declared is None:
         logger.warning("%s: no cell tagged 'parameters'; the runner's parameters are injected at "
                        "the top (tag the cell that assigns them to declare them)", where)
-    checked = resolve(where, declared, {**values, **secrets})
     return checked, set(secrets)
 
 

@@ -29,12 +29,14 @@ def notebook_language(metadata: Mapping[str, Any]) -> str:
     return str(spec.get("language") or info.get("name") or "python").lower()
 
 
-def choose_kernel(metadata: Mapping[str, Any], requested: str | None = None) -> KernelChoice:
-    """The kernel to run a notebook on.
+def choose_kernel(metadata: Mapping[str, Any], requested: str | None = None,
+                  where: str = "notebook", warn: bool = True) -> KernelChoice:
+    """The kernel to run notebook ``where`` on (messages name it).
 
     ``requested`` (``--kernel``) must be installed. Otherwise the notebook's kernelspec is used
-    when installed; if not, an installed kernel of the same language (``python3`` first for
-    Python) replaces it, with a warning, instead of papermill's ``NoSuchKernel``.
+    when installed (``python`` means ``python3``, as in jupyter_client and papermill); if not,
+    an installed kernel of the same language (``python3`` first for Python) replaces it, with a
+    warning, instead of papermill's ``NoSuchKernel``.
     """
     from jupyter_client.kernelspec import KernelSpecManager
 
@@ -43,12 +45,14 @@ def choose_kernel(metadata: Mapping[str, Any], requested: str | None = None) -> 
     language = notebook_language(metadata)
     if requested:
         if requested not in installed:
-            raise UsageError(f"kernel '{requested}' is not installed "
+            raise UsageError(f"{where}: kernel '{requested}' is not installed "
                              f"(installed: {', '.join(sorted(installed))})")
         return KernelChoice(requested, language)
     wanted = str((metadata.get("kernelspec") or {}).get("name") or "")
     if wanted in installed:
         return KernelChoice(wanted, language)
+    if wanted == "python" and NATIVE in installed:  # jupyter_client's own alias
+        return KernelChoice(NATIVE, language)
     candidates = sorted(installed, key=lambda name: (name != NATIVE, name))
     for name in candidates:
         try:
@@ -57,12 +61,16 @@ def choose_kernel(metadata: Mapping[str, Any], requested: str | None = None) -> 
             logger.debug("skipping unreadable kernelspec %s", name, exc_info=True)
             continue
         if spec_language == language:
-            shown = f"'{wanted}'" if wanted else "no kernelspec"
-            logger.warning("notebook asks for kernel %s, which is not installed; "
-                           "using '%s' (%s) instead", shown, name, language)
+            if warn and wanted:
+                logger.warning("%s: asks for kernel '%s', which is not installed; using '%s' "
+                               "(%s) instead", where, wanted, name, language)
+            elif warn:
+                logger.info("%s: has no kernelspec; using '%s' (%s)", where, name, language)
             return KernelChoice(name, language, fallback_from=wanted or None)
-    raise UsageError(f"kernel '{wanted}' is not installed and no installed kernel runs "
-                     f"{language} (installed: {', '.join(sorted(installed)) or 'none'})")
+    asked = f"asks for kernel '{wanted}', which is not installed," if wanted \
+        else "has no kernelspec"
+    raise UsageError(f"{where}: {asked} and no installed kernel runs {language} "
+                     f"(installed: {', '.join(sorted(installed)) or 'none'})")
 
 
 def bound_kernel_manager() -> type:

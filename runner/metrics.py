@@ -130,6 +130,7 @@ class CellError:
     cell_index: int | None
     ename: str
     evalue: str
+    execution_count: int | None = None  # In [n] in the saved notebook
 
 
 @dataclass

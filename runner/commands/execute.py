@@ -5,9 +5,11 @@ See docs/commands/execute.md.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,28 @@ def _secret_values(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
         values[name] = os.environ[variable]
         log.masker().add([values[name]])
     return values
+
+
+def _json_when_refused(run: Callable[..., int]) -> Callable[..., int]:
+    """With --json, a run refused before any notebook started (exit 2) prints its result
+    object too: ``status`` ``usage_error``, ``exit_code`` and the ``error``."""
+
+    @functools.wraps(run)
+    def wrapper(**options: Any) -> int:
+        try:
+            return run(**options)
+        except UsageError as e:
+            if options.get("as_json"):
+                given = list(options.get("notebooks") or ())
+                data = {"notebook": given[0] if len(given) == 1 else None,
+                        "status": "usage_error", "exit_code": e.exit_code,
+                        "error": {"cell_index": None, "execution_count": None,
+                                  "ename": type(e).__name__,
+                                  "evalue": log.masker().mask(str(e))}}
+                click.echo(json.dumps(data, sort_keys=True))
+            raise
+
+    return wrapper
 
 
 @click.command("execute")
@@ -82,20 +106,26 @@ def _secret_values(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
               help="Also write an HTML rendering of the executed notebook. Env: DS_HTML "
                    "(true/false).")
 @click.option("--progress/--no-progress", default=None,
-              help="Show a per-cell progress bar (default: when stderr is a terminal).")
+              help="Show a per-cell progress bar (default: when stderr is a terminal and "
+                   "--log-output is off).")
+@click.option("--log-output/--no-log-output", default=None, envvar="DS_LOG_OUTPUT",
+              help="Show each cell as it starts and its stdout/stderr as they arrive, masked, "
+                   "on stderr (default: when CI is set). Env: DS_LOG_OUTPUT (true/false).")
 @click.option("--from-detect", "from_detect", metavar="FILE",
               help="Run the notebooks listed in `ds-runner detect --json` output (`-` for "
                    "stdin) one after another.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object per notebook on stdout: the metrics.json fields "
-                   "plus exit_code and output_notebook.")
+                   "plus exit_code and output_notebook (one object with the error when "
+                   "nothing ran, exit 2).")
+@_json_when_refused
 def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
             secret_parameters: tuple[tuple[str, str], ...], parameter_files: tuple[str, ...],
             parameter_yaml: tuple[str, ...], config_path: str | None,
             output_dir: Path, repo: Path, cwd: str, timeout: float | None,
             cell_timeout: float | None,
-            kernel_name: str | None, html: bool, progress: bool | None, from_detect: str | None,
-            as_json: bool) -> int:
+            kernel_name: str | None, html: bool, progress: bool | None,
+            log_output: bool | None, from_detect: str | None, as_json: bool) -> int:
     """Run NOTEBOOK(s) with papermill, in order, continuing after failures.
 
     Exit status: 0 all succeeded; 1 a cell raised; 2 usage, parameter or config error (nothing
@@ -124,6 +154,8 @@ def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
         raise UsageError("no notebook given: name NOTEBOOK paths or use --from-detect FILE")
     values = parameter_values([repo / path for path in parameter_files], parameter_yaml,
                               parameters)
+    if log_output is None:
+        log_output = bool(os.environ.get("CI"))
 
     def report(result: RunResult) -> None:
         out = (output_dir if output_dir.is_absolute() else repo / output_dir).resolve()
@@ -140,7 +172,7 @@ def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
             selected, on_result=report, repo=repo, output_dir=output_dir,
             parameters=values, secret_parameters=_secret_values(secret_parameters),
             config_path=config_path, timeout=timeout, cell_timeout=cell_timeout,
-            kernel_name=kernel_name, html=html, cwd=cwd,
-            progress=sys.stderr.isatty() if progress is None else progress)
+            kernel_name=kernel_name, html=html, cwd=cwd, log_output=log_output,
+            progress=sys.stderr.isatty() and not log_output if progress is None else progress)
         stop = reaper.stop_signal()
     return max(overall_exit_code(results), 128 + stop if stop else 0)

@@ -100,7 +100,7 @@ def test_raising_cell_exits_1_and_saves_error_cells(repo: Path,
     assert execute(repo, "notebooks/raises.ipynb", "--no-html") == 1
 
     err = capsys.readouterr().err
-    assert "failed in" in err and "cell 3 raised ValueError: boom" in err
+    assert "failed in" in err and "In [4] raised ValueError: boom" in err
     res = result(repo, "raises")
     assert res.status == "failed"
     assert (res.error.cell_index, res.error.ename, res.error.evalue) == (3, "ValueError", "boom")
