@@ -35,14 +35,12 @@ def check_metric_names(cfg: Config, known: Collection[str]) -> dict[str, str]:
             raise ConfigError(f"{cfg.source}: unknown metric 'metrics.{name}' "
                               f"(this notebook records {options})")
     gates = parse_gates(cfg.data, cfg.source)
-    for t in gates.thresholds:
-        if t.metric not in known:
-            raise ConfigError(f"{cfg.source}: unknown metric 'gates.thresholds.{t.metric}' "
+    for check in gates.checks:
+        if check.metric not in known:
+            where = (f"'{check.key}'" if check.key.endswith(f".{check.metric}")
+                     else f"{check.metric!r} in '{check.key}'")
+            raise ConfigError(f"{cfg.source}: unknown metric {where} "
                               f"(this notebook records {options})")
-    for i, g in enumerate(gates.no_regression):
-        if g.metric not in known:
-            raise ConfigError(f"{cfg.source}: unknown metric {g.metric!r} in 'gates."
-                              f"no_regression[{i}].metric' (this notebook records {options})")
     return directions
 
 

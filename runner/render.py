@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from runner.gates import GateResult
+from runner.gates.base import number
 from runner.metrics import RunResult
 
 STATUS_ICONS = {"success": "✅", "failed": "❌", "timeout": "⏱️", "kernel_died": "💀",
@@ -133,7 +134,19 @@ def metrics_table(rep: NotebookReport,
     return "\n".join(lines)
 
 
-def gate_table(rows: Sequence[GateResult]) -> str:
+def gate_table(rows: Sequence[GateResult], *, plain: bool = False, title: str = "") -> str:
+    """The gate table: Markdown for the comment and release notes or, with ``plain``, aligned
+    text for the job log (under ``title``)."""
+    dash, show = ("-", number) if plain else ("—", fmt)
+    cells = [(r, dash if not r.has_value else "missing" if r.value is None else show(r.value),
+              dash if r.limit is None else show(r.limit)) for r in rows]
+    if plain:
+        lines = [title] if title else []
+        if not rows:
+            lines.append("  (no gates configured)")
+        lines += [f"  {'PASS' if r.passed else 'FAIL'}  {r.gate:<13} {r.metric:<20} "
+                  f"value={value:<12} limit={limit:<12} {r.detail}" for r, value, limit in cells]
+        return "\n".join(lines)
     if not rows:
         return "_No validation gates configured._"
     failed = sum(not r.passed for r in rows)
@@ -141,12 +154,9 @@ def gate_table(rows: Sequence[GateResult]) -> str:
             else f"**{failed} of {len(rows)} validation gates failed.**")
     lines = [head, "", "| Gate | Metric | Value | Limit | Result | Detail |",
              "|---|---|---:|---:|---|---|"]
-    for r in rows:
-        value = "—" if r.gate == "run_status" else "missing" if r.value is None else fmt(r.value)
-        limit = "—" if r.limit is None else fmt(r.limit)
-        result = "✅ pass" if r.passed else "❌ fail"
-        lines.append(f"| {r.gate} | `{cell(r.metric)}` | {value} | {limit} | {result} | "
-                     f"{cell(r.detail)} |")
+    lines += [f"| {r.gate} | `{cell(r.metric)}` | {value} | {limit} | "
+              f"{'✅ pass' if r.passed else '❌ fail'} | {cell(r.detail)} |"
+              for r, value, limit in cells]
     return "\n".join(lines)
 
 

@@ -77,11 +77,7 @@ def load_runs(results_dir: Path, repo: Path | None = None) -> list[LocalRun]:
 
 def gate_rows(run: LocalRun, baseline: Mapping[str, float] | None) -> list[GateResult]:
     gates = parse_gates(run.config, str(run.config_path or "config"))
-    rows = evaluate(gates, run.result.metrics, run.directions, baseline)
-    if not run.result.ok:
-        rows.insert(0, GateResult("run_status", "status", None, None, False,
-                                  f"notebook ended with status {run.result.status}"))
-    return rows
+    return evaluate(gates, run.result.metrics, run.directions, baseline, run.result.status)
 
 
 def report_for(run: LocalRun, target: Mapping[str, float] | None,

@@ -10,12 +10,12 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from runner.errors import GateFailedError, UsageError
-from runner.gates import format_table
 from runner.gitlab_client import GitLabClient
 from runner.masking import Masker
 from runner.publish.ci import CiEnv
 from runner.publish.inputs import LocalRun, load_runs, production_baseline, report_for
 from runner.release import ReleaseInfo, render_release_notes
+from runner.render import gate_table
 
 logger = logging.getLogger(__name__)
 
@@ -145,8 +145,8 @@ def publish_release(env: CiEnv, results_dir: Path, *, tag_regex: str, image: str
                           if production else None) for r in runs]
     failed = 0
     for rep in reports:
-        echo(format_table(rep.gates, f"validation gates of {rep.notebook} "
-                          f"(baseline: {base_tag or 'none yet'}):"))
+        echo(gate_table(rep.gates, plain=True, title=f"validation gates of {rep.notebook} "
+                        f"(baseline: {base_tag or 'none yet'}):"))
         failed += sum(not g.passed for g in rep.gates)
     if failed and not force:
         raise GateFailedError(f"{failed} validation gate(s) failed for {tag}: no release created "

@@ -21,7 +21,7 @@ from runner.examples import (
     positive,
     resolve_under,
 )
-from runner.gates import parse_gates
+from runner.gates import NoRegression, Threshold, parse_gates
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAINING_METRICS = {"auc", "accuracy", "f1", "logloss", "training_time_s", "tuning_time_s",
@@ -53,9 +53,10 @@ def test_training_config_carries_the_documented_keys() -> None:
     assert {name for name, d in directions.items() if d == "lower"} == {
         "logloss", "training_time_s", "tuning_time_s", "latency_p95_ms"}
     gates = parse_gates(cfg.data, cfg.source)
-    assert {(t.metric, t.minimum, t.maximum) for t in gates.thresholds} == {
-        ("auc", 0.95, None), ("latency_p95_ms", None, 20.0)}
-    assert [(g.metric, g.tolerance) for g in gates.no_regression] == [("auc", 0.01)]
+    assert {(t.metric, t.minimum, t.maximum) for t in gates.checks
+            if isinstance(t, Threshold)} == {("auc", 0.95, None), ("latency_p95_ms", None, 20.0)}
+    assert [(g.metric, g.tolerance) for g in gates.checks
+            if isinstance(g, NoRegression)] == [("auc", 0.01)]
 
 
 def test_inference_config_maps_every_model_feature_to_an_input_column() -> None:
@@ -74,7 +75,7 @@ def test_inference_config_maps_every_model_feature_to_an_input_column() -> None:
     assert cfg.get("output.path", str) == "predictions.csv"
     check_metric_names(cfg, INFERENCE_METRICS)
     assert metric_directions(cfg.data)["latency_p95_ms"] == "lower"
-    assert {t.metric for t in parse_gates(cfg.data).thresholds} == {
+    assert {t.metric for t in parse_gates(cfg.data).checks if isinstance(t, Threshold)} == {
         "rows_scored", "latency_p95_ms", "positive_rate"}
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 
 from runner.errors import ConfigError
-from runner.gates import Gates, NoRegression, Threshold, evaluate, failed, format_table, parse_gates
+from runner.gates import GATES, Gates, NoRegression, Threshold, evaluate, failed, get, parse_gates
+from runner.render import gate_table
 
 CONFIG = {
     "metrics": {"latency_p95_ms": {"direction": "lower"}},
@@ -18,8 +19,8 @@ DIRECTIONS = {"latency_p95_ms": "lower"}
 
 def test_parse_reads_thresholds_and_no_regression() -> None:
     gates = parse_gates(CONFIG, "training_config.yaml")
-    assert gates.thresholds == (Threshold("auc", 0.95, None), Threshold("latency_p95_ms", None, 20))
-    assert gates.no_regression == (NoRegression("auc", 0.01), NoRegression("latency_p95_ms", 0.1))
+    assert gates.checks == (Threshold("auc", 0.95, None), Threshold("latency_p95_ms", None, 20),
+                            NoRegression("auc", 0.01), NoRegression("latency_p95_ms", 0.1))
 
 
 def test_no_gates_is_empty_and_falsy() -> None:
@@ -60,7 +61,7 @@ def test_missing_metric_fails_every_gate_naming_it() -> None:
 
 
 def test_no_regression_higher_is_better_uses_relative_tolerance() -> None:
-    gates = Gates(no_regression=(NoRegression("auc", 0.01),))
+    gates = Gates((NoRegression("auc", 0.01),))
     ok = evaluate(gates, {"auc": 0.9405}, {}, {"auc": 0.95})[0]     # limit 0.9405
     bad = evaluate(gates, {"auc": 0.94}, {}, {"auc": 0.95})[0]
     assert ok.passed and ok.limit == pytest.approx(0.9405)
@@ -68,7 +69,7 @@ def test_no_regression_higher_is_better_uses_relative_tolerance() -> None:
 
 
 def test_no_regression_lower_is_better() -> None:
-    gates = Gates(no_regression=(NoRegression("latency_p95_ms", 0.1),))
+    gates = Gates((NoRegression("latency_p95_ms", 0.1),))
     ok = evaluate(gates, {"latency_p95_ms": 21.9}, DIRECTIONS, {"latency_p95_ms": 20})[0]
     bad = evaluate(gates, {"latency_p95_ms": 22.1}, DIRECTIONS, {"latency_p95_ms": 20})[0]
     assert ok.passed and ok.limit == pytest.approx(22)
@@ -76,7 +77,7 @@ def test_no_regression_lower_is_better() -> None:
 
 
 def test_no_regression_without_baseline_passes_and_says_why() -> None:
-    gates = Gates(no_regression=(NoRegression("auc", 0.0),))
+    gates = Gates((NoRegression("auc", 0.0),))
     none = evaluate(gates, {"auc": 0.5}, {}, None)[0]
     lacking = evaluate(gates, {"auc": 0.5}, {}, {"f1": 0.9})[0]
     assert none.passed and "no production baseline" in none.detail and none.limit is None
@@ -86,7 +87,23 @@ def test_no_regression_without_baseline_passes_and_says_why() -> None:
 def test_format_table_lists_every_gate() -> None:
     rows = evaluate(parse_gates(CONFIG), {"auc": 0.9, "latency_p95_ms": 10}, DIRECTIONS,
                     {"auc": 0.97, "latency_p95_ms": 9})
-    text = format_table(rows, "gates:")
+    text = gate_table(rows, plain=True, title="gates:")
     assert len(failed(rows)) == 3
     assert text.count("FAIL") == 3 and text.count("PASS") == 1
     assert "limit=0.95" in text and "value=0.9 " in text
+
+
+def test_unknown_gate_name_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match=r"cfg.yaml: unknown key 'gates.drift' "
+                                          r"\(expected thresholds, no_regression\)"):
+        get("drift", "cfg.yaml")
+    assert get("thresholds") is GATES["thresholds"]
+
+
+def test_failed_run_gets_a_run_status_row_first_with_no_value() -> None:
+    rows = evaluate(parse_gates(CONFIG), {"auc": 0.99, "latency_p95_ms": 1}, DIRECTIONS, None,
+                    status="failed")
+    assert (rows[0].gate, rows[0].passed, rows[0].has_value) == ("run_status", False, False)
+    assert "| run_status | `status` | — | — | ❌ fail |" in gate_table(rows)
+    assert "value=-  " in gate_table(rows, plain=True)
+    assert evaluate(Gates(), {}, {}, None) == []
