@@ -11,7 +11,6 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from runner.masking import Masker
 from runner.render import (
     NotebookReport,
     RunContext,
@@ -140,9 +139,9 @@ def _header(reports: Sequence[NotebookReport], ctx: RunContext) -> str:
 
 
 def render_comment(reports: Sequence[NotebookReport], ctx: RunContext,
-                   earlier: list[dict[str, Any]] | None = None,
-                   masker: Masker | None = None) -> str:
-    """The full note body: marker, summary, one section per notebook, history."""
+                   earlier: list[dict[str, Any]] | None = None) -> str:
+    """The full note body: marker, summary, one section per notebook, history (unmasked: the
+    sink masks what it writes)."""
     entries = merge_history(history_entry(reports, ctx), earlier or [])
     sections = [_section(r, ctx) for r in reports] or ["_No notebook results found._"]
     body = "\n\n".join([MARKER, _header(reports, ctx), *sections])
@@ -152,8 +151,7 @@ def render_comment(reports: Sequence[NotebookReport], ctx: RunContext,
         history, block = "", encode_history(entries[:1])
     if len(body) + len(block) > MAX_BODY_CHARS:
         body = body[: MAX_BODY_CHARS - len(block) - 100] + "\n\n… (truncated)"
-    text = "\n\n".join(p for p in (body, history, block) if p) + "\n"
-    return (masker or Masker.from_env()).mask(text)
+    return "\n\n".join(p for p in (body, history, block) if p) + "\n"
 
 
 def latest_metrics(entries: list[dict[str, Any]], notebook: str) -> dict[str, float] | None:

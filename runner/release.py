@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runner.masking import Masker
 from runner.render import (
     NotebookReport,
     cell,
@@ -60,8 +59,8 @@ def parse_release_metrics(description: str) -> dict[str, dict[str, float]] | Non
         return None
 
 
-def render_release_notes(reports: Sequence[NotebookReport], info: ReleaseInfo,
-                         masker: Masker | None = None) -> str:
+def render_release_notes(reports: Sequence[NotebookReport], info: ReleaseInfo) -> str:
+    """The model card (unmasked: the sink masks what it writes)."""
     baseline = info.baseline_tag or "production"
     lines = [MARKER, f"## Model card: {info.tag}", ""]
     if info.forced:
@@ -87,4 +86,4 @@ def render_release_notes(reports: Sequence[NotebookReport], info: ReleaseInfo,
                   "#### Validation gates", "", gate_table(rep.gates)]
     doc = json.dumps(metrics_document(reports, info), indent=2, sort_keys=True)
     lines += ["", "### Metrics (machine-readable)", "", METRICS_MARKER, "```json", doc, "```", ""]
-    return (masker or Masker.from_env()).mask("\n".join(lines))
+    return "\n".join(lines)

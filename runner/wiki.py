@@ -1,5 +1,6 @@
 """The wiki run log: one page per notebook (a table of runs, newest first), an index page and an
-archive page per notebook for rows beyond the bound. Pure rendering and parsing; rows carry a
+archive page per notebook for rows beyond the bound. Pure rendering and parsing (unmasked:
+the writer in ``runner.pages`` masks what it writes); rows carry a
 hidden key so concurrent writers can merge instead of overwriting each other.
 """
 
@@ -10,7 +11,6 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from runner.masking import Masker
 from runner.metrics import RunResult
 from runner.render import RunContext, cell, link, metrics_inline, short_sha, status_badge
 
@@ -111,21 +111,18 @@ def split_rows(rows: list[Row], max_rows: int = MAX_ROWS) -> tuple[list[Row], li
 
 
 def render_page(notebook: str, rows: list[Row], layout: Layout, url_for: UrlFor,
-                max_rows: int = MAX_ROWS, masker: Masker | None = None) -> str:
+                max_rows: int = MAX_ROWS) -> str:
     archive = link("the archive", url_for(layout.archive(notebook)))
     index = link("all notebooks", url_for(layout.index))
-    text = (f"{PAGE_MARKER}\n# Runs of `{notebook}`\n\n"
+    return (f"{PAGE_MARKER}\n# Runs of `{notebook}`\n\n"
             f"Newest first; the latest {max_rows} runs at most, older ones move to {archive}. "
             f"Back to {index}.\n\n{RUN_HEADER}\n" + "\n".join(r.line for r in rows) + "\n")
-    return (masker or Masker.from_env()).mask(text)
 
 
-def render_archive(notebook: str, rows: list[Row], layout: Layout, url_for: UrlFor,
-                   masker: Masker | None = None) -> str:
+def render_archive(notebook: str, rows: list[Row], layout: Layout, url_for: UrlFor) -> str:
     page = link("the recent runs", url_for(layout.page(notebook)))
-    text = (f"{PAGE_MARKER}\n# Archived runs of `{notebook}`\n\nOlder runs moved here from "
+    return (f"{PAGE_MARKER}\n# Archived runs of `{notebook}`\n\nOlder runs moved here from "
             f"{page}, newest first.\n\n{RUN_HEADER}\n" + "\n".join(r.line for r in rows) + "\n")
-    return (masker or Masker.from_env()).mask(text)
 
 
 def index_row(result: RunResult, ctx: RunContext, layout: Layout, url_for: UrlFor) -> Row:
@@ -136,11 +133,10 @@ def index_row(result: RunResult, ctx: RunContext, layout: Layout, url_for: UrlFo
     return Row(_key(nb), line)
 
 
-def render_index(rows: list[Row], masker: Masker | None = None) -> str:
-    text = (f"{INDEX_MARKER}\n# Notebook runs\n\nOne page per notebook with a table of its runs, "
+def render_index(rows: list[Row]) -> str:
+    return (f"{INDEX_MARKER}\n# Notebook runs\n\nOne page per notebook with a table of its runs, "
             f"newest first. Written by `ds-runner wiki`.\n\n{INDEX_HEADER}\n"
             + "\n".join(r.line for r in rows) + "\n")
-    return (masker or Masker.from_env()).mask(text)
 
 
 def wiki_url_for(base_url: str) -> UrlFor:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from runner.publish.inputs import DEFAULT_BASELINE_JOB, DEFAULT_TAG_REGEX
+from runner.publish.baseline import DEFAULT_BASELINE_JOB, DEFAULT_TAG_REGEX
 from runner.publish.options import ci_env, ci_options
 
 

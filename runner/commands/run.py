@@ -115,7 +115,7 @@ def run_local(repo: Path, notebooks: Sequence[str], run_all: bool, glob: str, ou
               parameters: Mapping[str, Any], timeout: float | None, html: bool,
               cwd: str = "repo") -> int:
     from runner.execute import exit_code_for, prepare_run, run_plan
-    from runner.report import write_local_report
+    from runner.publish.files import write_local_report
 
     selected = select_notebooks(repo, notebooks, run_all, glob)
     if not selected:

@@ -1,5 +1,5 @@
-"""The target-branch baseline: the newest successful job on the branch that holds this
-notebook's ``metrics.json``.
+"""The baselines on GitLab: the newest production release's metrics, and the target-branch
+baseline, the newest successful job on the branch that holds this notebook's ``metrics.json``.
 
 GitLab's artifacts-by-ref look-up (``GET /projects/:id/jobs/artifacts/:ref/raw/*path?job=``)
 reads only the named job of the *latest successful pipeline* of the ref, whether or not that
@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 
-from runner.errors import GitLabError
+from runner.errors import GitLabError, UsageError
 from runner.gitlab_client import GitLabClient, ProjectJob
-from runner.metrics import RunResult
+from runner.metrics import METRICS_FILE, RunResult
+from runner.pipeline import job_name as child_job_name
+from runner.release import parse_release_metrics
 from runner.render import BaselineOrigin
+from runner.runs import LocalRun
 
 logger = logging.getLogger(__name__)
+DEFAULT_TAG_REGEX = r"^v\d+\.\d+\.\d+$"
+DEFAULT_BASELINE_JOB = "execute-notebook"
 
 PER_PAGE = 100
 MAX_JOBS = 500        # successful jobs looked at, all branches: five pages of 100
@@ -100,3 +106,38 @@ def find_baseline(client: GitLabClient, ref: str, path: str, names: list[str], *
                 "tried %d artifact files%s", path, ref, seen, " or ".join(names), probed,
                 f"; {stopped}" if stopped else "")
     return Baseline(None, BaselineOrigin(ref, searched=seen, note=stopped))
+
+
+def production_baseline(client: GitLabClient, tag_regex: str, exclude_tag: str = ""
+                        ) -> tuple[str, dict[str, dict[str, float]] | None]:
+    """(tag, {notebook: metrics}) of the newest release whose tag matches; ("", None) if none."""
+    try:
+        pattern = re.compile(tag_regex)
+    except re.error as e:
+        raise UsageError(f"--production-tag-regex {tag_regex!r} is not a valid regex: {e}") from e
+    for rel in client.releases():
+        if rel.tag_name != exclude_tag and pattern.search(rel.tag_name):
+            metrics = parse_release_metrics(rel.description)
+            if metrics is None:
+                logger.warning("release %s has no ds-pipeline metrics block; no production "
+                               "baseline", rel.tag_name)
+            return rel.tag_name, metrics
+    return "", None
+
+
+def baseline_job_names(run: LocalRun, job: str) -> list[str]:
+    """The names a notebook's results can be found under on the target branch: ``job``
+    (``--baseline-job``, sequential mode), the job the run recorded (``info.job_name``) and the
+    parallel-mode child job ``execute:<path without .ipynb>``."""
+    recorded = str(run.result.info.get("job_name", "") or "")
+    names = (job, recorded, child_job_name(run.result.notebook))
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def target_baseline(client: GitLabClient, run: LocalRun, ref: str, job: str) -> Baseline:
+    """Metrics of the newest successful job on ``ref`` that holds this notebook's
+    ``metrics.json`` (runner.publish.baseline), with the commit and pipeline it came from."""
+    if not ref:
+        return Baseline(None, None)
+    path = f"{run.artifact_dir}/{METRICS_FILE}"
+    return find_baseline(client, ref, path, baseline_job_names(run, job))

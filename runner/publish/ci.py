@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 from runner.errors import MissingTokenError, UsageError
 from runner.gitlab_client import GitLabClient
+from runner.masking import Masker
 from runner.render import RunContext
 
 WHY_NO_JOB_TOKEN = {
@@ -53,6 +54,10 @@ class CiEnv:
             commit_sha=self.commit_sha,
             commit_url=self.web_url(f"commit/{self.commit_sha}") if self.commit_sha else "",
             time=now)
+
+    def masker(self) -> Masker:
+        """What every sink masks its output with: secret-looking variables and both tokens."""
+        return Masker.from_env([t for t in (self.token, self.job_token) if t])
 
     def client(self, command: str, *, dry_run: bool, echo: Callable[[str], None],
                job_token_ok: bool = False) -> GitLabClient:

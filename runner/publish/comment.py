@@ -8,16 +8,10 @@ from pathlib import Path
 
 from runner.comments import MARKER, parse_history, render_comment
 from runner.gitlab_client import GitLabClient, MergeRequest, Note
-from runner.masking import Masker
+from runner.publish.baseline import production_baseline, target_baseline
 from runner.publish.ci import CiEnv
-from runner.publish.inputs import (
-    LocalRun,
-    load_runs,
-    production_baseline,
-    report_for,
-    target_baseline,
-)
 from runner.render import NotebookReport, job_url_of
+from runner.runs import LocalRun, load_runs, report_for
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +81,8 @@ def publish_comment(env: CiEnv, results_dir: Path, *, baseline_job: str, tag_reg
         reports.append(rep)
     me = client.current_user_id()
     existing = find_own_note(client, mr.iid, me)
-    masker = Masker.from_env([t for t in (env.token, env.job_token) if t])
-    body = render_comment(reports, ctx, parse_history(existing.body) if existing else [], masker)
+    body = env.masker().mask(
+        render_comment(reports, ctx, parse_history(existing.body) if existing else []))
     if existing is not None:
         client.update_mr_note(mr.iid, existing.id, body)
         echo(f"{'would update' if dry_run else 'updated'} note {existing.id} on !{mr.iid}")

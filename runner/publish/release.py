@@ -11,11 +11,11 @@ from urllib.parse import quote
 
 from runner.errors import GateFailedError, UsageError
 from runner.gitlab_client import GitLabClient
-from runner.masking import Masker
+from runner.publish.baseline import production_baseline
 from runner.publish.ci import CiEnv
-from runner.publish.inputs import LocalRun, load_runs, production_baseline, report_for
 from runner.release import ReleaseInfo, render_release_notes
 from runner.render import gate_table
+from runner.runs import LocalRun, load_runs, report_for
 
 logger = logging.getLogger(__name__)
 
@@ -157,8 +157,7 @@ def publish_release(env: CiEnv, results_dir: Path, *, tag_regex: str, image: str
                        commit_url=env.web_url(f"commit/{env.commit_sha}") if env.commit_sha
                        else "", pipeline_url=env.pipeline_url, image=image,
                        baseline_tag=base_tag, forced=bool(failed))
-    masker = Masker.from_env([t for t in (env.token, env.job_token) if t])
-    notes = render_release_notes(reports, info, masker)
+    notes = env.masker().mask(render_release_notes(reports, info))
     links = asset_links(env, tag, baseline_job, model_paths(runs, model_file), image)
     # No tag read: in a tag pipeline CI_COMMIT_TAG proves the tag exists, and the job token
     # may not read tags (GitLab 17.x). GitLab ignores `ref` when the tag exists and creates

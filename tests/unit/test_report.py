@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,9 +18,9 @@ from runner.comments import (
 from runner.gates import GateResult
 from runner.masking import Masker
 from runner.metrics import CellError
+from runner.publish.files import write_local_report
 from runner.release import ReleaseInfo, parse_release_metrics, render_release_notes
 from runner.render import NotebookReport, RunContext, delta, metrics_table
-from runner.report import write_local_report
 from runner.wiki import (
     Layout,
     index_row,
@@ -140,10 +142,17 @@ def test_comment_stays_far_below_gitlab_limit_with_huge_errors() -> None:
     assert len(render_comment(reps, CTX)) < 100_000
 
 
-def test_secrets_are_masked() -> None:
-    rep = report(result=make_result(info={"mlflow_run_url": "http://x/?token=supersecret1"}))
-    body = render_comment([rep], CTX, masker=Masker(["supersecret1"]))
-    assert "supersecret1" not in body and "[MASKED]" in body
+def test_secrets_are_masked_at_the_sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MY_API_TOKEN", "supersecret1")
+    write_config(tmp_path)
+    result = make_result(info={"mlflow_run_url": "http://x/?token=supersecret1"},
+                         metrics={"supersecret1_auc": 0.9})
+    paths = write_local_report([result], tmp_path / "report", tmp_path)
+    for path in paths:
+        text = path.read_text()
+        assert "supersecret1" not in text and "[MASKED]" in text, path
+    assert "supersecret1" in render_comment([report(result=result)], CTX)   # rendering is pure
+    assert Masker(["supersecret1"]).mask("a supersecret1") == "a [MASKED]"
 
 
 def test_wiki_rows_merge_newest_first_and_dedupe() -> None:
@@ -241,3 +250,13 @@ def test_links_point_at_the_job_that_ran_the_notebook() -> None:
     assert "[job](https://gl.example/g/p/-/jobs/7)" not in body
     row = run_row(result, CTX)
     assert "[#5](https://gl.example/g/p/-/jobs/5)" in row.line
+
+
+def test_ds_runner_run_imports_nothing_that_talks_to_gitlab() -> None:
+    """``ds-runner run`` and its report never reach python-gitlab or our adapter of it."""
+    code = ("import sys, runner.commands.run, runner.execute, runner.publish.files; "
+            "print(sorted(m for m in sys.modules if m == 'gitlab' or m.startswith('gitlab.') "
+            "or m == 'runner.gitlab_client'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[2], check=True)
+    assert done.stdout.strip() == "[]"

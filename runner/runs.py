@@ -1,10 +1,12 @@
-"""What the publishing commands compare: local results, their configs, and baselines on GitLab."""
+"""The runs every report starts from: each ``metrics.json`` under the results folder with its
+notebook's config, made into a :class:`~runner.render.NotebookReport` with its gate rows.
+
+No GitLab here: ``ds-runner run`` builds its local report from this module too; the GitLab
+baselines are in ``runner.publish.baseline``."""
 
 from __future__ import annotations
 
-import logging
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -13,16 +15,8 @@ from typing import Any
 from runner.config import default_config_for, load_yaml, metric_directions
 from runner.errors import UsageError
 from runner.gates import GateResult, evaluate, parse_gates
-from runner.gitlab_client import GitLabClient
 from runner.metrics import METRICS_FILE, RunResult, find_results
-from runner.pipeline import job_name as child_job_name
-from runner.publish.baseline import Baseline, find_baseline
-from runner.release import parse_release_metrics
 from runner.render import NotebookReport
-
-logger = logging.getLogger(__name__)
-DEFAULT_TAG_REGEX = r"^v\d+\.\d+\.\d+$"
-DEFAULT_BASELINE_JOB = "execute-notebook"
 
 
 @dataclass
@@ -84,38 +78,3 @@ def report_for(run: LocalRun, target: Mapping[str, float] | None,
                production: Mapping[str, float] | None) -> NotebookReport:
     return NotebookReport(run.result, target=target, production=production,
                           directions=run.directions, gates=gate_rows(run, production))
-
-
-def production_baseline(client: GitLabClient, tag_regex: str, exclude_tag: str = ""
-                        ) -> tuple[str, dict[str, dict[str, float]] | None]:
-    """(tag, {notebook: metrics}) of the newest release whose tag matches; ("", None) if none."""
-    try:
-        pattern = re.compile(tag_regex)
-    except re.error as e:
-        raise UsageError(f"--production-tag-regex {tag_regex!r} is not a valid regex: {e}") from e
-    for rel in client.releases():
-        if rel.tag_name != exclude_tag and pattern.search(rel.tag_name):
-            metrics = parse_release_metrics(rel.description)
-            if metrics is None:
-                logger.warning("release %s has no ds-pipeline metrics block; no production "
-                               "baseline", rel.tag_name)
-            return rel.tag_name, metrics
-    return "", None
-
-
-def baseline_job_names(run: LocalRun, job: str) -> list[str]:
-    """The names a notebook's results can be found under on the target branch: ``job``
-    (``--baseline-job``, sequential mode), the job the run recorded (``info.job_name``) and the
-    parallel-mode child job ``execute:<path without .ipynb>``."""
-    recorded = str(run.result.info.get("job_name", "") or "")
-    names = (job, recorded, child_job_name(run.result.notebook))
-    return list(dict.fromkeys(n for n in names if n))
-
-
-def target_baseline(client: GitLabClient, run: LocalRun, ref: str, job: str) -> Baseline:
-    """Metrics of the newest successful job on ``ref`` that holds this notebook's
-    ``metrics.json`` (runner.publish.baseline), with the commit and pipeline it came from."""
-    if not ref:
-        return Baseline(None, None)
-    path = f"{run.artifact_dir}/{METRICS_FILE}"
-    return find_baseline(client, ref, path, baseline_job_names(run, job))

@@ -1,4 +1,5 @@
-"""The local report of ``ds-runner run``: the same MR comment and wiki pages, written to files.
+"""The local report of ``ds-runner run``: the same MR comment and wiki pages, written to files
+(the wiki pages through the same run-log writer as the GitLab wiki, into a folder store).
 
 Without GitLab there are no pipeline/job links; figures and artifacts are linked by relative
 paths, and the baseline is the previous local run (read back from the previous ``comment.md``),
@@ -16,22 +17,10 @@ from runner.comments import latest_metrics, parse_history, render_comment
 from runner.config import load_yaml
 from runner.masking import Masker
 from runner.metrics import RunResult, find_results
-from runner.publish.inputs import LocalRun, find_config, report_for
-from runner.render import NotebookReport, RunContext
-from runner.wiki import (
-    MAX_ROWS,
-    Layout,
-    Row,
-    index_row,
-    merge_rows,
-    parse_rows,
-    relative_url_for,
-    render_archive,
-    render_index,
-    render_page,
-    run_row,
-    split_rows,
-)
+from runner.pages import FolderStore, RunLog
+from runner.render import RunContext
+from runner.runs import LocalRun, find_config, report_for
+from runner.wiki import Layout
 
 COMMENT_FILE = "comment.md"
 WIKI_DIR = "wiki"
@@ -64,35 +53,10 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
-def _write_wiki(reports: Sequence[NotebookReport], ctx: RunContext, wiki_dir: Path,
-                masker: Masker) -> list[Path]:
-    layout = Layout(prefix="")
-    written = []
-    for rep in reports:
-        nb = rep.notebook
-        slug, archive = layout.page(nb), layout.archive(nb)
-        page_file = wiki_dir / f"{slug}.md"
-        rows = merge_rows(parse_rows(_read(page_file)), [run_row(rep.result, ctx)])
-        keep, old = split_rows(rows, MAX_ROWS)
-        if old:
-            archive_file = wiki_dir / f"{archive}.md"
-            merged = merge_rows(parse_rows(_read(archive_file)), old)
-            written.append(_write(archive_file, render_archive(
-                nb, merged, layout, relative_url_for(archive), masker)))
-        written.append(_write(page_file, render_page(
-            nb, keep, layout, relative_url_for(slug), MAX_ROWS, masker)))
-    index_file = wiki_dir / f"{layout.index}.md"
-    new: list[Row] = [index_row(r.result, ctx, layout, relative_url_for(layout.index))
-                      for r in reports]
-    rows = merge_rows(parse_rows(_read(index_file)), new, newest_first=False)
-    written.append(_write(index_file, render_index(rows, masker)))
-    return written
-
-
 def write_local_report(results: Sequence[RunResult], report_dir: Path, repo: Path) -> list[Path]:
     """Render ``comment.md``, ``wiki/<slug>.md`` and ``wiki/index.md`` into ``report_dir``."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    masker = Masker.from_env()
+    masker = Masker.from_env()    # the one masking of everything this sink writes
     comment_file = report_dir / COMMENT_FILE
     earlier = parse_history(_read(comment_file))
     folders = _folders(results, report_dir, repo)
@@ -112,5 +76,7 @@ def write_local_report(results: Sequence[RunResult], report_dir: Path, repo: Pat
             rep.artifact_urls = {n: _rel(folder / p, report_dir)
                                  for n, p in result.artifacts.items()}
         reports.append(rep)
-    written = [_write(comment_file, render_comment(reports, ctx, earlier, masker))]
-    return written + _write_wiki(reports, ctx, report_dir / WIKI_DIR, masker)
+    written = [_write(comment_file, masker.mask(render_comment(reports, ctx, earlier)))]
+    store = FolderStore(report_dir / WIKI_DIR)
+    pages = RunLog(store, masker, Layout(prefix="")).record([r.result for r in reports], ctx)
+    return written + [store.path(page.slug) for page in pages]
