@@ -1,4 +1,4 @@
-"""Project-wide pytest fixtures: `gitlab`, a fresh GitLab API emulator per test."""
+"""Project-wide pytest fixtures: `emulator`, a fresh GitLab API emulator per test."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from tests.gitlab_emulator import GitLabEmulator
 
 
 @pytest.fixture
-def gitlab() -> Iterator[GitLabEmulator]:
-    """A started, empty GitLab emulator (docs/testing.md); `gitlab.url` is the base URL."""
+def emulator() -> Iterator[GitLabEmulator]:
+    """A started, empty GitLab emulator (docs/testing.md); `emulator.url` is the base URL."""
     emu = GitLabEmulator.start()
     try:
         yield emu

@@ -70,9 +70,9 @@ def main_history(scene: Scene) -> Main:
 
 
 @pytest.fixture
-def scene(gitlab: GitLabEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def scene(emulator: GitLabEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
           capsys: pytest.CaptureFixture[str]) -> Scene:
-    s = make_scene(gitlab, tmp_path, monkeypatch, capsys)
+    s = make_scene(emulator, tmp_path, monkeypatch, capsys)
     s.pipeline(100, CI_MERGE_REQUEST_IID="1", CI_MERGE_REQUEST_TARGET_BRANCH_NAME="main")
     return s
 

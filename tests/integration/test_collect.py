@@ -52,11 +52,11 @@ class Pipelines:
 
 
 @pytest.fixture
-def scene(gitlab: GitLabEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def scene(emulator: GitLabEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
           capsys: pytest.CaptureFixture[str]) -> Scene:
     repo = tmp_path / "repo"
     repo.mkdir()
-    return make_scene(gitlab, repo, monkeypatch, capsys)
+    return make_scene(emulator, repo, monkeypatch, capsys)
 
 
 def two_notebooks(scene: Scene, tmp_path: Path) -> Pipelines:
@@ -200,15 +200,15 @@ def test_pages_through_many_jobs_and_honours_the_size_limit(scene: Scene,
     assert "job " in out and "big" in out and "no metrics.json" in out
 
 
-def test_bridges_endpoint_has_gitlabs_shape(gitlab: GitLabEmulator) -> None:
-    gitlab.add_user("ds-bot", token=BOT_TOKEN)
-    project = gitlab.add_project("group/ds-example")
-    parent = gitlab.add_pipeline(project.id, ref="main")
-    child = gitlab.add_child_pipeline(project.id, parent, trigger="run-child", status="failed")
-    job = gitlab.add_job(project.id, ref="main", name="build", pipeline=parent,
-                         status="running")
-    gitlab.add_bridge(project.id, pipeline=parent, name="no-child")
-    url = f"{gitlab.api_url}/projects/{project.id}/pipelines/{parent.id}/bridges"
+def test_bridges_endpoint_has_gitlabs_shape(emulator: GitLabEmulator) -> None:
+    emulator.add_user("ds-bot", token=BOT_TOKEN)
+    project = emulator.add_project("group/ds-example")
+    parent = emulator.add_pipeline(project.id, ref="main")
+    child = emulator.add_child_pipeline(project.id, parent, trigger="run-child", status="failed")
+    job = emulator.add_job(project.id, ref="main", name="build", pipeline=parent,
+                           status="running")
+    emulator.add_bridge(project.id, pipeline=parent, name="no-child")
+    url = f"{emulator.api_url}/projects/{project.id}/pipelines/{parent.id}/bridges"
     answer = requests.get(url, headers={"PRIVATE-TOKEN": BOT_TOKEN}, timeout=5)
     assert answer.status_code == 200 and answer.headers["x-total"] == "2"
     none, bridge = answer.json()
@@ -223,7 +223,7 @@ def test_bridges_endpoint_has_gitlabs_shape(gitlab: GitLabEmulator) -> None:
     scoped = requests.get(url, params={"scope[]": "success"},
                           headers={"PRIVATE-TOKEN": BOT_TOKEN}, timeout=5)
     assert scoped.json() == []
-    jobs = requests.get(f"{gitlab.api_url}/projects/{project.id}/pipelines/{parent.id}/jobs",
+    jobs = requests.get(f"{emulator.api_url}/projects/{project.id}/pipelines/{parent.id}/jobs",
                         headers={"PRIVATE-TOKEN": BOT_TOKEN}, timeout=5).json()
     assert [j["name"] for j in jobs] == ["build"]              # bridges are not jobs
     as_job = requests.get(url, headers={"JOB-TOKEN": job.token}, timeout=5)

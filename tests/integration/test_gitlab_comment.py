@@ -17,9 +17,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def scene(gitlab: GitLabEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def scene(emulator: GitLabEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
           capsys: pytest.CaptureFixture[str]) -> Scene:
-    s = make_scene(gitlab, tmp_path, monkeypatch, capsys)
+    s = make_scene(emulator, tmp_path, monkeypatch, capsys)
     s.pipeline(100, CI_MERGE_REQUEST_IID="1", CI_MERGE_REQUEST_TARGET_BRANCH_NAME="main")
     s.write()
     return s

@@ -18,9 +18,9 @@ MODEL_LINK = "Model file xgb_model.json of notebooks/train.ipynb"
 
 
 @pytest.fixture
-def scene(gitlab: GitLabEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def scene(emulator: GitLabEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
           capsys: pytest.CaptureFixture[str]) -> Scene:
-    s = make_scene(gitlab, tmp_path, monkeypatch, capsys, mr=False)
+    s = make_scene(emulator, tmp_path, monkeypatch, capsys, mr=False)
     s.pipeline(500, CI_COMMIT_TAG="v1.0.0", DS_IMAGE=IMAGE)
     s.write()
     return s

@@ -23,9 +23,9 @@ SLOW = 1.5          # seconds: longer than the client's timeout, shorter than it
 
 
 @pytest.fixture
-def scene(gitlab: GitLabEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def scene(emulator: GitLabEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
           capsys: pytest.CaptureFixture[str]) -> Scene:
-    s = make_scene(gitlab, tmp_path, monkeypatch, capsys)
+    s = make_scene(emulator, tmp_path, monkeypatch, capsys)
     s.monkeypatch.setenv("DS_GITLAB_TIMEOUT", "1")
     s.write()
     return s

@@ -20,9 +20,9 @@ INDEX = "ds-pipeline/index"
 
 
 @pytest.fixture
-def scene(gitlab: GitLabEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def scene(emulator: GitLabEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
           capsys: pytest.CaptureFixture[str]) -> Scene:
-    s = make_scene(gitlab, tmp_path, monkeypatch, capsys, mr=False)
+    s = make_scene(emulator, tmp_path, monkeypatch, capsys, mr=False)
     s.write()
     return s
 

@@ -36,13 +36,13 @@ class World:
 
 
 @pytest.fixture
-def world(gitlab: GitLabEmulator) -> World:
-    bot = gitlab.add_user("ds-bot", token="glpat-bot")
-    alice = gitlab.add_user("alice", token="glpat-alice")
-    project = gitlab.add_project("group/ds-example")
-    mr = gitlab.add_merge_request(project.id, iid=1, source_branch="feat", sha="a" * 40,
-                                  author=alice)
-    return World(gitlab, bot, alice, project, mr)
+def world(emulator: GitLabEmulator) -> World:
+    bot = emulator.add_user("ds-bot", token="glpat-bot")
+    alice = emulator.add_user("alice", token="glpat-alice")
+    project = emulator.add_project("group/ds-example")
+    mr = emulator.add_merge_request(project.id, iid=1, source_branch="feat", sha="a" * 40,
+                                    author=alice)
+    return World(emulator, bot, alice, project, mr)
 
 
 def notes_of(w: World, client: gl.Gitlab | None = None):  # type: ignore[no-untyped-def]
