@@ -32,7 +32,7 @@ INFERENCE_METRICS = {"rows_scored", "latency_p95_ms", "batch_latency_ms", "posit
 
 def _generator() -> ModuleType:
     spec = importlib.util.spec_from_file_location(
-        "make_examples", ROOT / "tests" / "fixtures" / "make_examples.py")
+        "make_examples", ROOT / "scripts" / "make_examples.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -97,7 +97,7 @@ def test_committed_notebooks_match_their_generator() -> None:
     for name, cells in (("training_example", gen.TRAINING), ("inference_example", gen.INFERENCE)):
         committed = (ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8")
         assert nbformat.writes(gen.build(cells)) + "\n" == committed, (
-            f"notebooks/{name}.ipynb is out of date: run python tests/fixtures/make_examples.py")
+            f"notebooks/{name}.ipynb is out of date: run python scripts/make_examples.py")
 
 
 def test_committed_input_matches_its_generator(tmp_path: Path) -> None:
