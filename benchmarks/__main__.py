@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("execute", "cells", "detect", "setup")
+NAMES = ("execute", "notebooks", "cells", "detect", "setup")
 
 
 def main(argv: list[str]) -> int:

@@ -10,7 +10,10 @@
   SIGINT/SIGTERM that ``runner.reaper`` turned into a stop ends the run with a marker cell;
 - the kernel gets its own environment and working directory instead of our process's;
 - the kernel is shut down immediately once the cells are done: a graceful shutdown sometimes
-  stalls for seconds and buys nothing after the last cell.
+  stalls for seconds and buys nothing after the last cell;
+- with ``turn`` (several notebooks, ``runner.schedule``) the kernel starts ahead of the
+  notebook's turn: the first cell waits for it, and the notebook is saved and its clock started
+  only then.
 """
 
 from __future__ import annotations
@@ -70,6 +73,10 @@ class _Limits:
                 limit, self.binding = remaining, "notebook"
         return limit
 
+    def restart(self, start: float) -> None:
+        """The notebook's clock starts at ``start`` (its turn), not when its kernel started."""
+        self.deadline = start + self.timeout if self.timeout else None
+
     def check(self) -> None:
         """Before a cell: past the notebook's deadline, stop (a short cell never times out)."""
         if self.deadline is not None and time.monotonic() >= self.deadline:
@@ -86,13 +93,53 @@ class _Limits:
         return str(error).splitlines()[0] if str(error) else type(error).__name__
 
 
+def import_papermill() -> None:
+    """Import papermill without pyarrow: papermill.iorw imports it, when installed (MLflow
+    depends on it), only to offer ``hdfs://`` paths, and that costs ~0.14 s of CPU (numpy
+    included) before the kernel can start. ds-runner reads and writes local files only, and
+    never imports pyarrow itself; the kernel is another process and imports what it likes."""
+    import sys
+
+    if "papermill" in sys.modules or "pyarrow" in sys.modules:
+        return
+    modules: dict[str, Any] = sys.modules
+    blocked = ("pyarrow", "pyarrow.fs")
+    modules.update(dict.fromkeys(blocked))  # None: "import pyarrow" raises ImportError
+    try:
+        import papermill  # noqa: F401
+    finally:
+        for name in blocked:
+            if modules.get(name, 0) is None:
+                del modules[name]
+
+
+def close_thread_loop() -> None:
+    """End this thread's event loop (jupyter_core makes one per thread for nbclient): cancel
+    what nbclient left pending, so that no "Task was destroyed but it is pending!" reaches the
+    log when the loop is collected after the thread ends."""
+    import asyncio
+
+    from jupyter_core.utils import ensure_event_loop
+
+    loop = ensure_event_loop()
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.wait(tasks, timeout=5))
+    loop.close()
+
+
 def _manager_class() -> type:
     from papermill.engines import NotebookExecutionManager
 
     class Manager(NotebookExecutionManager):  # type: ignore[misc]
         def __init__(self, nb: Any, writer: Callable[[Any], None], progress: bool,
-                     limits: _Limits, live: LiveLog | None = None) -> None:
+                     limits: _Limits, live: LiveLog | None = None,
+                     turn: Callable[[], float] | None = None) -> None:
             super().__init__(nb, output_path=None, progress_bar=progress)
+            self.turn = turn
+            self.turned: bool | None = None  # None: not yet; False: a stop came first
             self.writer = writer
             self.limits = limits
             self.live = live
@@ -112,7 +159,30 @@ def _manager_class() -> type:
             self.next_save = started + max(SAVE_EVERY, took / SAVE_SHARE)
             self.last_save_time = self.now()
 
+        def take_turn(self) -> bool:
+            """Once: wait for the notebook's turn, then start its clock and save it. False
+            when a stop came first (``runner.schedule.NotRun``)."""
+            from runner.schedule import NotRun
+
+            if self.turned is None:
+                self.turned = False
+                if self.turn is not None:
+                    try:
+                        start = self.turn()
+                    except NotRun:
+                        return False
+                    self.limits.restart(start)
+                    if self.live is not None:
+                        self.live.start = start
+                self.turned = True
+                self.notebook_start()
+            return self.turned
+
         def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+            if not self.take_turn():
+                from runner.schedule import NotRun
+
+                raise NotRun("a stop came before this notebook's turn")
             self.current_index = cell_index
             self.limits.check()
             super().cell_start(cell, cell_index, **kwargs)
@@ -125,7 +195,8 @@ def _manager_class() -> type:
             super().cell_exception(cell, cell_index, **kwargs)
 
         def cell_complete(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
-            if cell.metadata.papermill.get("status") != self.PENDING:  # it never started
+            # not when it never started, or the notebook never got its turn
+            if self.turned and cell.metadata.papermill.get("status") != self.PENDING:
                 super().cell_complete(cell, cell_index, **kwargs)
 
         def notebook_complete(self, **kwargs: Any) -> None:
@@ -167,9 +238,11 @@ def _stopped(signum: int, index: int | None) -> Outcome:
 def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str],
                  writer: Callable[[Any], None], timeout: float | None = None,
                  cell_timeout: float | None = None, progress: bool = False,
-                 live: LiveLog | None = None) -> Outcome:
+                 live: LiveLog | None = None, turn: Callable[[], float] | None = None) -> Outcome:
     """Execute ``nb`` in place; always leaves the (partial) notebook saved through ``writer``.
-    ``live`` shows the cells, their output and a failing cell's traceback in the job log."""
+    ``live`` shows the cells, their output and a failing cell's traceback in the job log.
+    ``turn`` blocks until the notebook may run its cells and returns when its clock starts; it
+    raises ``runner.schedule.NotRun`` (which this raises too) when a stop came first."""
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.exceptions import PapermillExecutionError
@@ -178,10 +251,11 @@ def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str]
     from runner.kernels import bound_kernel_manager
 
     limits = _Limits(timeout, cell_timeout)
-    manager = _manager_class()(nb, writer, progress, limits, live)
+    manager = _manager_class()(nb, writer, progress, limits, live, turn)
     echo = {"stdout_file": live.stdout, "stderr_file": live.stderr} \
         if live is not None and live.show_output else {}
-    manager.notebook_start()
+    if turn is None:
+        manager.take_turn()
     outcome = Outcome("success")
     completed = False
     try:
@@ -205,17 +279,24 @@ def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str]
                           f"cell {index}: {text}")
     except (RuntimeError, OSError) as e:  # the kernel never became ready or could not start
         if manager.current_index is not None and reaper.stop_signal() is None:
-            writer(nb)
+            if manager.take_turn():
+                writer(nb)
             raise
         late = limits.deadline is not None and time.monotonic() >= limits.deadline
         outcome = Outcome("timeout" if late else "kernel_died",
                           CellError(None, type(e).__name__, str(e)),
                           f"the kernel did not start: {e}")
     finally:
-        manager.cleanup_pbar()
-        manager.notebook_complete()
-        if live is not None:
-            live.close_output()
+        # A kernel that failed before the first cell still waits for its turn, in order.
+        if manager.take_turn():
+            manager.cleanup_pbar()
+            manager.notebook_complete()
+            if live is not None:
+                live.close_output()
+    if not manager.turned:
+        from runner.schedule import NotRun
+
+        raise NotRun("a stop came before this notebook's turn")
 
     stop = reaper.stop_signal()
     if stop is not None and not completed:  # the kernel was killed on purpose

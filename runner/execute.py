@@ -13,6 +13,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from runner.masking import MASK, MIN_SECRET_LENGTH, Masker
 from runner.metrics import OUTPUT_DIR_ENV, RunResult
 from runner.outputs import NotebookWriter, clear_stale, finish_result, notebook_output_dir
 from runner.paths import outside_repository
+from runner.schedule import NotRun, Schedule, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ class RunPlan:
     secret_names: set[str] = field(default_factory=set)
     cwd: Path | None = None  # the kernel's working directory (None: the repository)
     log_output: bool = False  # show cells and their output in the job log as they run
+    label_output: bool = False  # name the notebook on every output line (--jobs N > 1)
+    sweep_store: bool = True  # False: the sequence sweeps the MLflow store once, at its end
 
 
 # A notebook that rejects its own config (runner.config.Config raised in a cell) is a
@@ -94,6 +98,10 @@ def _load(path: Path, name: str) -> Any:
 
     from nbformat.corpus import words
     from nbformat.warnings import MissingIDFieldWarning
+
+    from runner.engine import import_papermill
+
+    import_papermill()
     from papermill.iorw import load_notebook_node
 
     corpus: Any = words
@@ -233,6 +241,18 @@ def _sweep(plan: RunPlan, env: Mapping[str, str], notebook_file: Path, started_a
     Our own files are masked as they are written and are skipped, as are the folders of nested
     notebooks."""
     from runner.metrics import RECORDS_FILE
+
+    if plan.sweep_store:
+        _sweep_store(plan, env, started_at)
+    nested = plan.repo / Path(plan.notebook).with_suffix("")
+    exclude = {notebook_file, notebook_file.with_name(notebook_file.name + ".tmp"),
+               plan.folder / RECORDS_FILE}
+    exclude |= {p for p in plan.folder.iterdir() if p.is_dir() and (
+        (nested / p.name).is_dir() or (nested / f"{p.name}.ipynb").is_file())}
+    plan.masker.sweep([plan.folder], exclude)
+
+
+def _sweep_store(plan: RunPlan, env: Mapping[str, str], started_at: str) -> None:
     from runner.mlflow_env import local_store
 
     store = local_store(env, plan.repo)
@@ -242,12 +262,6 @@ def _sweep(plan: RunPlan, env: Mapping[str, str], notebook_file: Path, started_a
         # covers started_at's whole seconds and file systems with coarse timestamps.
         since = dt.datetime.fromisoformat(started_at).timestamp() - 2
         plan.masker.sweep([store], since=since)
-    nested = plan.repo / Path(plan.notebook).with_suffix("")
-    exclude = {notebook_file, notebook_file.with_name(notebook_file.name + ".tmp"),
-               plan.folder / RECORDS_FILE}
-    exclude |= {p for p in plan.folder.iterdir() if p.is_dir() and (
-        (nested / p.name).is_dir() or (nested / f"{p.name}.ipynb").is_file())}
-    plan.masker.sweep([plan.folder], exclude)
 
 
 def _git_sha(repo: Path) -> str | None:
@@ -264,33 +278,59 @@ def _git_sha(repo: Path) -> str | None:
     return done.stdout.strip() or None
 
 
-def run_plan(plan: RunPlan) -> RunResult:
-    """Execute a prepared notebook and write its outputs; never raises for notebook failures."""
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def run_plan(plan: RunPlan, turn: Turn | None = None) -> RunResult:
+    """Execute a prepared notebook and write its outputs; never raises for notebook failures.
+
+    With ``turn`` (``execute_sequence``) the kernel starts at once and the cells wait for the
+    notebook's turn; the output folder is cleared only then, and the turn passes on as soon as
+    the cells are done and swept, before the HTML. Raises ``NotRun`` if a stop came first."""
     from runner import htmlexport
     from runner.engine import run_notebook
     from runner.livelog import LiveLog
     from runner.mlflow_env import mlflow_env
 
-    started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    start = time.monotonic()
-    clear_stale(plan.folder, plan.repo / Path(plan.notebook).with_suffix(""))
-    plan.folder.mkdir(parents=True, exist_ok=True)
-    if plan.html:
-        htmlexport.warm()
+    clock: dict[str, Any] = {"start": time.monotonic(), "started_at": _now()}
+
+    def prepare_folder() -> None:
+        clear_stale(plan.folder, plan.repo / Path(plan.notebook).with_suffix(""))
+        plan.folder.mkdir(parents=True, exist_ok=True)
+
+    def on_turn() -> float:
+        assert turn is not None
+        clock["start"] = turn.wait()
+        clock["started_at"] = _now()
+        prepare_folder()
+        return float(clock["start"])
+
+    if turn is None:
+        prepare_folder()
+    if plan.html and threading.current_thread() is threading.main_thread():
+        htmlexport.warm()  # a fork: from the main thread only (execute_sequence forks it first)
     nb = inject_parameters(plan.nb, plan.kernel_name, plan.language, plan.parameters)
     nb.metadata.papermill.update(input_path=plan.notebook, parameters=plan.shown)
     writer = NotebookWriter(plan.folder / Path(plan.notebook).name, plan.masker,
                             plan.kernel_name, plan.language, plan.shown)
     env = {**os.environ, **mlflow_env(os.environ, plan.repo), OUTPUT_DIR_ENV: str(plan.folder)}
-    outcome = run_notebook(nb, kernel_name=plan.kernel_name, cwd=plan.cwd or plan.repo, env=env,
-                           writer=writer, timeout=plan.timeout, cell_timeout=plan.cell_timeout,
-                           progress=plan.progress,
-                           live=LiveLog(plan.notebook, nb, sys.stderr, plan.masker,
-                                        show_output=plan.log_output))
-    _sweep(plan, env, writer.path, started_at)
+    try:
+        outcome = run_notebook(nb, kernel_name=plan.kernel_name, cwd=plan.cwd or plan.repo,
+                               env=env, writer=writer, timeout=plan.timeout,
+                               cell_timeout=plan.cell_timeout, progress=plan.progress,
+                               live=LiveLog(plan.notebook, nb, sys.stderr, plan.masker,
+                                            show_output=plan.log_output,
+                                            label=plan.label_output),
+                               turn=None if turn is None else on_turn)
+        started_at = str(clock["started_at"])
+        _sweep(plan, env, writer.path, started_at)
+    finally:
+        if turn is not None:
+            turn.done()
     result = RunResult(notebook=plan.notebook, status=outcome.status, error=outcome.error,
-                       duration_s=round(time.monotonic() - start, 3), device=plan.device,
-                       parameters=dict(plan.shown), started_at=started_at,
+                       duration_s=round(time.monotonic() - float(clock["start"]), 3),
+                       device=plan.device, parameters=dict(plan.shown), started_at=started_at,
                        git_sha=_git_sha(plan.repo))
     result = finish_result(result, plan.folder, writer.path.name, plan.masker)
     if plan.html and writer.last is not None:
@@ -363,19 +403,92 @@ def read_detect_file(path: str) -> tuple[list[str], bool, str]:
 
 
 def execute_sequence(notebooks: list[str], *, on_result: Callable[[RunResult], None] | None = None,
-                     **options: Any) -> list[RunResult]:
-    """Run several notebooks one after another, continuing after failures.
+                     jobs: int = 1, **options: Any) -> list[RunResult]:
+    """Run several notebooks, continuing after failures; results (and ``on_result``) in the
+    order given.
 
     Every notebook is checked first (``prepare_run``), so a usage error in any of them stops
-    the whole sequence before anything runs.
+    the whole sequence before anything runs. Each notebook gets a fresh kernel. With more than
+    one, each runs on a thread (``runner.schedule``): ``jobs`` of them run their cells at once,
+    in order, while the next one's kernel starts and the finished ones' HTML is rendered. After
+    a stop no further notebook starts.
     """
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {jobs}")
     plans = [prepare_run(notebook, **options) for notebook in dict.fromkeys(notebooks)]
-    results = []
-    for plan in plans:
-        result = run_plan(plan)
-        results.append(result)
+    if len(plans) == 1:
+        result = run_plan(plans[0])
         if on_result is not None:
             on_result(result)
-        if result.status in ("interrupted", "terminated"):  # told to stop: run no more
-            break
+        return [result]
+    return _run_concurrently(plans, jobs, on_result)
+
+
+def _run_concurrently(plans: list[RunPlan], jobs: int,
+                      on_result: Callable[[RunResult], None] | None) -> list[RunResult]:
+    from runner import htmlexport
+    from runner.engine import close_thread_loop
+
+    if any(plan.html for plan in plans):
+        htmlexport.warm()  # fork the HTML worker before any thread exists
+    for plan in plans:
+        if jobs > 1:  # interleaved output: name the notebook on every line; no progress bars
+            plan.label_output, plan.progress = True, False
+            # Notebooks running side by side may write to one MLflow store: it is swept once
+            # they are all done, not under another notebook's feet.
+            plan.sweep_store = False
+    sequence_started = _now()
+    schedule = Schedule(len(plans), jobs)
+    outcomes: dict[int, RunResult | BaseException | None] = {}
+
+    def work(index: int) -> None:
+        try:
+            outcomes[index] = run_plan(plans[index], Turn(schedule, index))
+        except NotRun:
+            outcomes[index] = None
+        except BaseException as e:  # re-raised on the main thread, the CLI's one exit point
+            outcomes[index] = e
+        finally:
+            close_thread_loop()
+            schedule.finish(index)
+
+    # Daemon threads: after a second signal the CLI exits at once instead of joining them;
+    # runner.reaper kills their kernels.
+    started: list[int] = []
+    reported = 0
+    results: list[RunResult] = []
+    failure: BaseException | None = None
+
+    def report_ready(block: bool) -> None:
+        nonlocal reported, failure
+        while reported < len(started):
+            index = started[reported]
+            if index not in schedule.finished:
+                if not block:
+                    return
+                schedule.wait_finished(index)
+            reported += 1
+            outcome = outcomes.get(index)
+            if isinstance(outcome, BaseException):
+                failure = failure or outcome
+            elif outcome is not None:
+                results.append(outcome)
+                if on_result is not None:
+                    on_result(outcome)
+
+    while (index := schedule.slot()) is not None:
+        started.append(index)
+        threading.Thread(target=work, args=(index,), name=f"ds-runner-{plans[index].notebook}",
+                         daemon=True).start()
+        report_ready(block=False)
+    report_ready(block=True)
+    if failure is not None:
+        raise failure
+    if jobs > 1:
+        from runner.mlflow_env import mlflow_env
+
+        for result in results:
+            plan = next(p for p in plans if p.notebook == result.notebook)
+            _sweep_store(plan, {**os.environ, **mlflow_env(os.environ, plan.repo)},
+                         sequence_started)
     return results

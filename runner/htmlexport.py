@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -40,6 +41,7 @@ HURRIED_TIMEOUT = 3.0
 _exporter: Any = None
 _worker: tuple[Any, Connection] | None = None
 _ready = False
+_lock = threading.Lock()  # one worker, one pipe: notebooks on several threads take turns
 
 
 def _to_html(nb: Any) -> str:
@@ -169,9 +171,10 @@ def render(nb: Any, dest: Path, masker: Masker | None = None,
            limit: float | None = None) -> Path:
     """Write ``nb`` (an nbformat node) as HTML to ``dest``, masking secrets once more.
     ``limit``: seconds the worker may take (``HURRIED_TIMEOUT`` once a run was cut short)."""
-    body = _render_in_worker(nb, limit)
-    if body is None:
-        body = _to_html(nb)
+    with _lock:
+        body = _render_in_worker(nb, limit)
+        if body is None:
+            body = _to_html(nb)
     text = masker.mask(body) if masker else body
     tmp = dest.with_name(dest.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")

@@ -6,6 +6,9 @@ and with ``show_output`` its stdout and stderr follow as they arrive, like ``pap
 cell's traceback is always shown. Everything is masked; text is held back until a line ends, so
 that a secret split across two messages is still masked whole.
 
+With several notebooks at once (``--jobs N``) every line of output and traceback starts with
+``<notebook> | ``, and lines are written whole, so that each stays attributable.
+
 ANSI colours (IPython colours its tracebacks) are kept where they render, in GitLab's job log
 (``GITLAB_CI``) and on a terminal, unless ``NO_COLOR`` is set; elsewhere they are stripped.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any, TextIO
@@ -23,6 +27,7 @@ from runner.masking import Masker
 _LINE_END = re.compile(r"[\r\n]")
 _CELL_LINE = re.compile(r"Cell In\[(\d+)\], line (\d+)")
 _SHOWN_SOURCE = 100
+_WRITE = threading.Lock()  # one line at a time from notebooks running side by side
 
 
 def _strip_color(text: str) -> str:
@@ -67,8 +72,9 @@ class _Echo:
 
 class LiveLog:
     def __init__(self, notebook: str, nb: Any, stream: TextIO, masker: Masker, *,
-                 show_output: bool, colour: bool | None = None) -> None:
+                 show_output: bool, colour: bool | None = None, label: bool = False) -> None:
         self.notebook, self.stream, self.masker = notebook, stream, masker
+        self.label = label
         self.show_output = show_output
         self.colour = wants_colour(stream) if colour is None else colour
         self.total = sum(1 for cell in nb.cells if _runs(cell))
@@ -76,13 +82,17 @@ class LiveLog:
         self.start = time.monotonic()
         self.stdout, self.stderr = _Echo(self), _Echo(self)
 
-    def emit(self, text: str) -> None:
+    def emit(self, text: str, header: bool = False) -> None:
         masked = self.masker.mask(text)
         plain = _strip_color(text)
         if not self.colour or self.masker.mask(plain) != _strip_color(masked):
             masked = self.masker.mask(plain)  # colour codes split a secret: lose the colours
-        self.stream.write(masked)
-        self.stream.flush()
+        if self.label and not header:
+            masked = "".join(f"{self.notebook} | {line}"
+                             for line in masked.splitlines(keepends=True))
+        with _WRITE:
+            self.stream.write(masked)
+            self.stream.flush()
 
     def cell_start(self, cell: Any) -> None:
         self.close_output()
@@ -96,7 +106,7 @@ class LiveLog:
         if len(first) > _SHOWN_SOURCE:
             first = first[:_SHOWN_SOURCE] + "…"
         self.emit(f"ds-runner: {self.notebook}: In [{self.count}/{self.total}] "
-                  f"at {elapsed // 60}:{elapsed % 60:02d}: {first}\n")
+                  f"at {elapsed // 60}:{elapsed % 60:02d}: {first}\n", header=True)
 
     def close_output(self) -> None:
         self.stdout.close()

@@ -28,6 +28,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
@@ -55,6 +56,7 @@ _sessions: set[int] = set()  # process groups of the kernels now running
 _guardian: subprocess.Popen[str] | None = None
 _stop_signal: int | None = None
 _graceful = 0
+_guardian_lock = threading.Lock()  # kernels start on several threads (runner.schedule)
 
 
 def die_with_parent(parent: int) -> None:
@@ -69,9 +71,14 @@ def die_with_parent(parent: int) -> None:
 
 
 def _tell_guardian(line: str) -> None:
-    global _guardian
     if not hasattr(os, "killpg"):
         return
+    with _guardian_lock:
+        _write_guardian(line)
+
+
+def _write_guardian(line: str) -> None:
+    global _guardian
     if _guardian is None:
         _guardian = subprocess.Popen(
             [sys.executable, "-I", "-S", "-c", _GUARDIAN], stdin=subprocess.PIPE,

@@ -111,6 +111,11 @@ def _json_when_refused(run: Callable[..., int]) -> Callable[..., int]:
 @click.option("--log-output/--no-log-output", default=None, envvar="DS_LOG_OUTPUT",
               help="Show each cell as it starts and its stdout/stderr as they arrive, masked, "
                    "on stderr (default: when CI is set). Env: DS_LOG_OUTPUT (true/false).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, envvar="DS_JOBS",
+              show_default=True, metavar="N",
+              help="With several notebooks, run N at once (each on its own kernel; output lines "
+                   "then start with the notebook's path). Whatever N, the next notebook's "
+                   "kernel starts while the current ones run. Env: DS_JOBS.")
 @click.option("--from-detect", "from_detect", metavar="FILE",
               help="Run the notebooks listed in `ds-runner detect --json` output (`-` for "
                    "stdin) one after another.")
@@ -125,8 +130,9 @@ def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
             output_dir: Path, repo: Path, cwd: str, timeout: float | None,
             cell_timeout: float | None,
             kernel_name: str | None, html: bool, progress: bool | None,
-            log_output: bool | None, from_detect: str | None, as_json: bool) -> int:
-    """Run NOTEBOOK(s) with papermill, in order, continuing after failures.
+            log_output: bool | None, jobs: int, from_detect: str | None, as_json: bool) -> int:
+    """Run NOTEBOOK(s) with papermill, in order (--jobs N: N at once), continuing after
+    failures; each notebook gets a fresh kernel.
 
     Exit status: 0 all succeeded; 1 a cell raised; 2 usage, parameter or config error (nothing
     ran); 3 timeout; 4 kernel died; 130 interrupted (SIGINT); 143 terminated (SIGTERM). With
@@ -169,7 +175,7 @@ def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
 
     with reaper.graceful_stop():  # the first SIGINT/SIGTERM still saves every output
         results = execute_sequence(
-            selected, on_result=report, repo=repo, output_dir=output_dir,
+            selected, on_result=report, jobs=jobs, repo=repo, output_dir=output_dir,
             parameters=values, secret_parameters=_secret_values(secret_parameters),
             config_path=config_path, timeout=timeout, cell_timeout=cell_timeout,
             kernel_name=kernel_name, html=html, cwd=cwd, log_output=log_output,

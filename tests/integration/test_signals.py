@@ -141,6 +141,27 @@ def test_stop_signal_saves_everything_and_leaves_no_process(
     assert not (repo / ".ds-runner" / "notebooks" / "trivial").exists()  # no more notebooks
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_kernels_started_ahead_of_their_turn_do_not_outlive_a_stop(
+        run: Start, repo: Path, signum: int) -> None:
+    shutil.copy(FIXTURES / "trivial.ipynb", repo / "notebooks" / "second.ipynb")
+    job = run(NOTEBOOK, "trivial", "second")
+    job.wait_until_running()
+    deadline = time.monotonic() + LIMIT
+    while len([p for p in psutil.Process(job.process.pid).children()
+               if "ipykernel" in " ".join(p.cmdline())]) < 3:
+        assert time.monotonic() < deadline, "the next kernels never started ahead"
+        time.sleep(0.1)
+    job.started = psutil.Process(job.process.pid).children(recursive=True)
+
+    returncode, _ = job.stop(signum)
+
+    assert returncode in (143, -signal.SIGKILL)
+    assert job.survivors() == []
+    for name in ("trivial", "second"):  # never got their turn: no outputs at all
+        assert not (repo / ".ds-runner" / "notebooks" / name).exists()
+
+
 def test_sigkill_leaves_no_process(run: Start) -> None:
     job = run(NOTEBOOK)
     job.wait_until_running()

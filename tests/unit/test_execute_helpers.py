@@ -121,3 +121,24 @@ def test_writer_masks_outputs_and_rewrites_injected_cell(tmp_path: Path) -> None
     assert saved.cells[1].outputs[0].text == "value [MASKED]\n"
     assert saved.cells[1].outputs[1].data["image/png"] == "iVBORw0KGgo="
     assert secret in nb.cells[1].outputs[0].text  # the live notebook is left alone
+
+
+def test_papermill_is_imported_without_pyarrow() -> None:
+    """papermill imports pyarrow, when installed, only for hdfs:// paths (~0.14 s); ds-runner
+    imports papermill without it, and pyarrow stays importable for whoever needs it."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("pyarrow") is None:
+        pytest.skip("pyarrow is not installed")
+    code = ("import sys\n"
+            "from runner.config import parameter_values\n"
+            "parameter_values([], ['{a: 1}'], [])\n"
+            "from runner.execute import load_declared\n"
+            "assert 'papermill.iorw' in sys.modules\n"
+            "assert 'pyarrow' not in sys.modules, 'pyarrow was imported'\n"
+            "import pyarrow.fs\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
