@@ -17,13 +17,12 @@ from typing import Any
 
 from runner import directives as directives_mod
 from runner.errors import DirectiveError, UsageError
-from runner.paths import real_path
+from runner.paths import NOTEBOOK_GLOB, NOTEBOOK_SUFFIX, real_path
 
 logger = logging.getLogger(__name__)
 
 ZERO_SHA = "0" * 40
 SYMLINK_MODE = "120000"
-DEFAULT_GLOB = "notebooks/**/*.ipynb"
 ENV_NAMES = {
     "pipeline_source": "CI_PIPELINE_SOURCE", "commit_message": "CI_COMMIT_MESSAGE",
     "commit_sha": "CI_COMMIT_SHA", "before_sha": "CI_COMMIT_BEFORE_SHA",
@@ -57,7 +56,7 @@ class DetectContext:
     mr_diff_base_sha: str = ""
     default_branch: str = "main"
     scoring_notebook: str = ""
-    notebooks_glob: str = DEFAULT_GLOB
+    notebooks_glob: str = NOTEBOOK_GLOB
     run_notebooks: str = ""  # DS_RUN_NOTEBOOKS
     mr_source_sha: str = ""  # CI_MERGE_REQUEST_SOURCE_BRANCH_SHA (merged results, merge trains)
 
@@ -123,7 +122,7 @@ def pathspecs(notebooks_glob: str) -> list[str]:
             raise UsageError(f"notebooks glob {pattern!r} contains control characters")
         specs.append(f":(exclude,glob){pattern[1:]}" if pattern.startswith("!")
                      else f":(glob){pattern}")
-    return specs or [f":(glob){DEFAULT_GLOB}"]
+    return specs or [f":(glob){NOTEBOOK_GLOB}"]
 
 
 def lookup(repo: Path, names: Sequence[str]) -> dict[str, tuple[str, str]]:
@@ -158,11 +157,11 @@ def diff(repo: Path, base: str | None, head: str, specs: Sequence[str]) -> _Chan
         else:
             old = new = tokens[i + 1]
             i += 2
-        if not new.endswith(directives_mod.NOTEBOOK_SUFFIX):
-            if status[0] == "R" and old.endswith(directives_mod.NOTEBOOK_SUFFIX):
+        if not new.endswith(NOTEBOOK_SUFFIX):
+            if status[0] == "R" and old.endswith(NOTEBOOK_SUFFIX):
                 changes.deleted.append(old)  # renamed to something that is not a notebook
             continue
-        if status[0] == "R" and old.endswith(directives_mod.NOTEBOOK_SUFFIX):
+        if status[0] == "R" and old.endswith(NOTEBOOK_SUFFIX):
             changes.renamed.append([old, new])
         if status[0] in "AMRC":
             changes.changed.append(_safe(new))

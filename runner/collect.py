@@ -22,11 +22,11 @@ from pathlib import Path, PurePosixPath
 from runner.errors import MissingTokenError, RunnerError
 from runner.gitlab_client import Bridge, GitLabClient, PipelineJob
 from runner.metrics import METRICS_FILE, RunResult
+from runner.paths import OUTPUT_DIR
 from runner.publish.ci import CiEnv
 
 logger = logging.getLogger(__name__)
 
-PREFIX = ".ds-runner"          # where the child jobs keep their results (runner.pipeline)
 MB = 1024 * 1024
 DEFAULT_MAX_ARCHIVE_MB = 1024  # GitLab.com's own artifact limit is 1 GB
 EXPAND_FACTOR = 4              # extracted bytes allowed per archive byte limit (zip bombs)
@@ -60,7 +60,7 @@ def safe_member(name: str) -> PurePosixPath | None:
         raise RunnerError(f"unsafe entry {name!r} in an artifacts archive (absolute path or "
                           "'..'): refusing to extract that archive")
     parts = [p for p in name.split("/") if p not in ("", ".")]
-    if len(parts) < 2 or parts[0] != PREFIX:
+    if len(parts) < 2 or parts[0] != OUTPUT_DIR:
         return None
     return PurePosixPath(*parts[1:])
 
@@ -136,7 +136,7 @@ def _notebook_lines(staging: Path, extracted: list[Extracted]) -> list[str]:
         metrics = [f for f in part.files if PurePosixPath(f).name == METRICS_FILE]
         if not metrics:
             lines.append(f"job {part.job.id} {part.job.name} ({part.job.status}): no "
-                         f"{METRICS_FILE} in its {PREFIX}/ artifacts ({len(part.files)} files)")
+                         f"{METRICS_FILE} in its {OUTPUT_DIR}/ artifacts ({len(part.files)} files)")
         for rel in sorted(metrics):
             try:
                 result = RunResult.read(staging / rel)
@@ -182,7 +182,7 @@ def collect(env: CiEnv, results_dir: Path, *, trigger_job: str = "", dry_run: bo
     if dry_run:
         for job in jobs:
             echo(f"[dry-run] would download the artifacts of job {job.id} {job.name} "
-                 f"({job.status}, {job.archive_size} bytes) and extract {PREFIX}/ into "
+                 f"({job.status}, {job.archive_size} bytes) and extract {OUTPUT_DIR}/ into "
                  f"{results_dir}")
         return 0
     if not jobs:

@@ -34,12 +34,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from runner.errors import DirectiveError, UsageError
+from runner.paths import NOTEBOOK_SUFFIX
 
 logger = logging.getLogger(__name__)
 
 MAX_PATH_BYTES = 4096
 MAX_IGNORED = 100  # directives recorded at most when [skip run] overrides them
-NOTEBOOK_SUFFIX = ".ipynb"
 RUN_VARIABLE = "DS_RUN_NOTEBOOKS"
 _LIST_SEPARATORS = re.compile(r"[\s,]+")
 _WS = r"[^\S\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]"  # whitespace that does not break a line

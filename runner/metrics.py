@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runner.paths import OUTPUT_DIR
+
 if TYPE_CHECKING:
     from runner.masking import Masker
 
@@ -31,7 +33,7 @@ STATUSES = ("success", "failed", "timeout", "kernel_died", "error")
 
 
 def output_dir() -> Path:
-    return Path(os.environ.get(OUTPUT_DIR_ENV) or Path(".ds-runner") / "interactive")
+    return Path(os.environ.get(OUTPUT_DIR_ENV) or Path(OUTPUT_DIR) / "interactive")
 
 
 def _check_name(kind: str, name: str) -> str:

@@ -12,7 +12,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-LOCAL_STORE = Path(".ds-runner") / "mlruns"
+from runner.paths import OUTPUT_DIR
+
+LOCAL_STORE = Path(OUTPUT_DIR) / "mlruns"
 
 
 def mlflow_env(environ: Mapping[str, str], repo: Path | None = None) -> dict[str, str]:

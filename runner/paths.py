@@ -1,6 +1,8 @@
-"""A notebook must lie inside the repository, also once symbolic links are followed.
+"""Where things are: the output folder, which files are notebooks, a notebook's path without
+``.ipynb``, and the rule that a notebook lies inside the repository, also once symbolic links are
+followed.
 
-``detect`` and ``execute`` share this check and its message: ``execute`` follows links on the
+``detect`` and ``execute`` share that rule and its message: ``execute`` follows links on the
 file system (``Path.resolve``), ``detect`` follows them in the commit it reads (``real_path`` with
 a ``readlink`` that asks git), so a link that leads outside is refused before a job starts.
 """
@@ -13,8 +15,16 @@ from pathlib import Path
 
 from runner.errors import UsageError
 
+OUTPUT_DIR = ".ds-runner"              # results, reports and the local MLflow store, per repository
+NOTEBOOK_GLOB = "notebooks/**/*.ipynb"  # which files are notebooks unless --glob says otherwise
+NOTEBOOK_SUFFIX = ".ipynb"
 MAX_LINKS = 40  # Linux's limit on symbolic links followed in one path lookup
 Readlink = Callable[[str], "str | None"]  # repository path -> link target, None if not a link
+
+
+def notebook_stem(notebook: str) -> str:
+    """``notebooks/train.ipynb`` -> ``notebooks/train``; other paths as they are."""
+    return notebook.removesuffix(NOTEBOOK_SUFFIX)
 
 
 def outside_repository(shown: str, repo: Path, location: Path, linked: bool) -> UsageError:

@@ -20,10 +20,10 @@ from typing import Any
 from runner.changes import DetectContext, Detection, detect
 from runner.errors import UsageError
 from runner.masking import Masker
+from runner.paths import OUTPUT_DIR, notebook_stem
 
 logger = logging.getLogger(__name__)
 
-OUTPUT_DIR = ".ds-runner"
 JOB_PREFIX = "execute:"
 EMPTY_JOB = "ds-runner:nothing-to-run"
 MAX_JOB_NAME = 255
@@ -74,8 +74,7 @@ class ChildOptions:
 
 def job_name(notebook: str) -> str:
     """``execute:<path without .ipynb>``; over 255 characters it is cut and made unique."""
-    stem = notebook[: -len(".ipynb")] if notebook.endswith(".ipynb") else notebook
-    name = JOB_PREFIX + stem
+    name = JOB_PREFIX + notebook_stem(notebook)
     if len(name) <= MAX_JOB_NAME:
         return name
     import hashlib  # rarely needed
@@ -86,8 +85,7 @@ def job_name(notebook: str) -> str:
 
 def output_folder(notebook: str) -> str:
     """Where ``ds-runner execute`` writes a notebook's results, relative to the project."""
-    stem = notebook[: -len(".ipynb")] if notebook.endswith(".ipynb") else notebook
-    return f"{OUTPUT_DIR}/{stem}/"
+    return f"{OUTPUT_DIR}/{notebook_stem(notebook)}/"
 
 
 def _job_timeout(seconds: int) -> str:

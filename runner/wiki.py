@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from runner.metrics import RunResult
+from runner.paths import notebook_stem
 from runner.render import RunContext, cell, link, metrics_inline, short_sha, status_badge
 
 PAGE_MARKER = "<!-- ds-pipeline:wiki-runs -->"
@@ -48,8 +49,7 @@ class Layout:
 
 
 def _stem(notebook: str) -> str:
-    stem = notebook[:-6] if notebook.endswith(".ipynb") else notebook
-    return posixpath.normpath("/" + stem.replace("\\", "/")).lstrip("/")
+    return posixpath.normpath("/" + notebook_stem(notebook).replace("\\", "/")).lstrip("/")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from runner import log
-from runner.changes import DEFAULT_GLOB, DetectContext, Detection
+from runner.changes import DetectContext, Detection
+from runner.paths import NOTEBOOK_GLOB
 from runner.pipeline import MODES, ChildOptions, detect_and_write
 
 
@@ -55,7 +56,7 @@ def _summary(detection: Detection) -> str:
               help="The notebook a scheduled pipeline runs.")
 @click.option("--glob", "notebooks_glob", envvar="DS_NOTEBOOKS_GLOB", show_envvar=True,
               help=f"Which changed files are notebooks to run; comma-separated, '!' excludes. "
-                   f"[default: {DEFAULT_GLOB}]")
+                   f"[default: {NOTEBOOK_GLOB}]")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--dotenv", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a GitLab dotenv report (DS_NOTEBOOKS, DS_NOTEBOOK_COUNT, DS_SKIP, ...).")

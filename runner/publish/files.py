@@ -18,6 +18,7 @@ from runner.config import load_yaml
 from runner.masking import Masker
 from runner.metrics import RunResult, find_results
 from runner.pages import FolderStore, RunLog
+from runner.paths import OUTPUT_DIR
 from runner.render import RunContext
 from runner.runs import LocalRun, find_config, report_for
 from runner.wiki import Layout
@@ -33,7 +34,7 @@ def _rel(target: Path, start: Path) -> str:
 def _folders(results: Sequence[RunResult], report_dir: Path, repo: Path) -> dict[str, Path]:
     """Output folder of each result, found by its metrics.json next to the report."""
     found: dict[str, Path] = {}
-    for root in (report_dir.parent, repo / ".ds-runner"):
+    for root in (report_dir.parent, repo / OUTPUT_DIR):
         if not root.is_dir():
             continue
         for folder, on_disk in find_results(root):

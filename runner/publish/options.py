@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from runner.paths import OUTPUT_DIR
 from runner.publish.ci import CiEnv
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,7 +35,7 @@ def ci_options(fn: F) -> F:
     """Add the CI options and ``--results-dir``/``--dry-run``."""
     for flag, env, _, text in reversed(CI_OPTIONS):
         fn = click.option(flag, envvar=env, default="", show_envvar=True, help=text)(fn)
-    fn = click.option("--results-dir", type=click.Path(path_type=Path), default=".ds-runner",
+    fn = click.option("--results-dir", type=click.Path(path_type=Path), default=OUTPUT_DIR,
                       envvar="DS_RUNNER_RESULTS_DIR", show_default=True,
                       help="Where `ds-runner execute` wrote metrics.json files.")(fn)
     fn = click.option("--dry-run", is_flag=True, envvar="DS_RUNNER_DRY_RUN",
