@@ -20,7 +20,7 @@ from typing import Protocol
 
 from runner.errors import RegistryError, UsageError
 from runner.hashing import content_hash
-from runner.masking import Masker
+from runner.masking import Masker, masker_for
 
 logger = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ def ensure_image(
     hashed = content_hash(repo, files, args, dockerfile=dockerfile)
     ref = ImageRef.from_parts(registry_image, image_name, hashed.tag)
     image = str(ref)
-    masker = Masker.from_env(extra=[p for p in (password,) if p])
+    masker = masker_for(password)
     client = RegistryClient(ref.registry, username, password, insecure=insecure)
     present = client.manifest_exists(ref.repository, ref.tag)
     spec = BuildSpec(image=image, registry=ref.registry, dockerfile=(repo / dockerfile),

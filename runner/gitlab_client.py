@@ -26,7 +26,7 @@ from urllib.parse import quote
 import requests
 
 from runner.errors import GitLabError
-from runner.masking import Masker
+from runner.masking import masker_for
 
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -169,7 +169,7 @@ def _errors(verb: str, what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Translate python-gitlab and transport errors into GitLabError, once, in one place."""
 
     def translate(e: Exception) -> GitLabError:
-        return GitLabError(f"{verb} {what}: {Masker.from_env().mask(_message(e))}")
+        return GitLabError(f"{verb} {what}: {masker_for().mask(_message(e))}")
 
     def wrap(fn: Callable[P, R]) -> Callable[P, R]:
         if inspect.isgeneratorfunction(fn):
@@ -295,7 +295,7 @@ class GitLabClient:
             max_retries = _env_int(MAX_RETRIES_ENV, DEFAULT_MAX_RETRIES)
         self.retry: dict[str, Any] = {"max_retries": max_retries, "obey_rate_limit": True,
                                       "retry_transient_errors": True}
-        self._masker = Masker.from_env([t for t in (private_token, job_token) if t])
+        self._masker = masker_for(private_token, job_token)
         self._path = f"/projects/{quote(str(project), safe='')}"
 
     def _create_once(self, what: str, create: Callable[[dict[str, Any]], R],

@@ -181,6 +181,12 @@ def _contains(path: Path, needles: list[bytes]) -> bool:
     return False
 
 
+def masker_for(*secrets: str | None) -> Masker:
+    """What ds-runner masks what it writes with: the values of secret-looking variables plus the
+    secrets it was handed (GITLAB_TOKEN, CI_JOB_TOKEN, a registry password); empty ones skipped."""
+    return Masker.from_env([s for s in secrets if s])
+
+
 class MaskingFilter(logging.Filter):
     """A logging filter that masks secrets in the formatted message."""
 

@@ -108,13 +108,18 @@ def find_baseline(client: GitLabClient, ref: str, path: str, names: list[str], *
     return Baseline(None, BaselineOrigin(ref, searched=seen, note=stopped))
 
 
+def production_tags(tag_regex: str) -> re.Pattern[str]:
+    """The pattern of production tags (``--production-tag-regex``); UsageError when invalid."""
+    try:
+        return re.compile(tag_regex)
+    except re.error as e:
+        raise UsageError(f"--production-tag-regex {tag_regex!r} is not a valid regex: {e}") from e
+
+
 def production_baseline(client: GitLabClient, tag_regex: str, exclude_tag: str = ""
                         ) -> tuple[str, dict[str, dict[str, float]] | None]:
     """(tag, {notebook: metrics}) of the newest release whose tag matches; ("", None) if none."""
-    try:
-        pattern = re.compile(tag_regex)
-    except re.error as e:
-        raise UsageError(f"--production-tag-regex {tag_regex!r} is not a valid regex: {e}") from e
+    pattern = production_tags(tag_regex)
     for rel in client.releases():
         if rel.tag_name != exclude_tag and pattern.search(rel.tag_name):
             metrics = parse_release_metrics(rel.description)

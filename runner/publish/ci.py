@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from runner.errors import MissingTokenError, UsageError
 from runner.gitlab_client import GitLabClient
-from runner.masking import Masker
+from runner.masking import Masker, masker_for
 from runner.render import RunContext
 
 WHY_NO_JOB_TOKEN = {
@@ -57,7 +57,7 @@ class CiEnv:
 
     def masker(self) -> Masker:
         """What every sink masks its output with: secret-looking variables and both tokens."""
-        return Masker.from_env([t for t in (self.token, self.job_token) if t])
+        return masker_for(self.token, self.job_token)
 
     def client(self, command: str, *, dry_run: bool, echo: Callable[[str], None],
                job_token_ok: bool = False) -> GitLabClient:

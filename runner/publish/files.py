@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from runner.comments import latest_metrics, parse_history, render_comment
 from runner.config import load_yaml
-from runner.masking import Masker
+from runner.masking import masker_for
 from runner.metrics import RunResult, find_results
 from runner.pages import FolderStore, RunLog
 from runner.paths import OUTPUT_DIR
@@ -57,7 +57,7 @@ def _write(path: Path, text: str) -> Path:
 def write_local_report(results: Sequence[RunResult], report_dir: Path, repo: Path) -> list[Path]:
     """Render ``comment.md``, ``wiki/<slug>.md`` and ``wiki/index.md`` into ``report_dir``."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    masker = Masker.from_env()    # the one masking of everything this sink writes
+    masker = masker_for()    # the one masking of everything this sink writes
     comment_file = report_dir / COMMENT_FILE
     earlier = parse_history(_read(comment_file))
     folders = _folders(results, report_dir, repo)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
-from runner.errors import GateFailedError, UsageError
+from runner.errors import GateFailedError
 from runner.gitlab_client import GitLabClient
-from runner.publish.baseline import production_baseline
+from runner.publish.baseline import production_baseline, production_tags
 from runner.publish.ci import CiEnv
 from runner.release import ReleaseInfo, render_release_notes
 from runner.render import gate_table
@@ -126,10 +126,7 @@ def publish_release(env: CiEnv, results_dir: Path, *, tag_regex: str, image: str
                     echo: Callable[[str], None] = print) -> int:
     """Evaluate the gates and create or update the release; 0, or GateFailedError (exit 7)."""
     tag = env.commit_tag
-    try:
-        matches = bool(tag) and re.search(tag_regex, tag) is not None
-    except re.error as e:
-        raise UsageError(f"--production-tag-regex {tag_regex!r} is not a valid regex: {e}") from e
+    matches = bool(tag) and production_tags(tag_regex).search(tag) is not None
     if not tag:
         echo("not a tag pipeline (CI_COMMIT_TAG is empty): releases are made only for "
              f"production tags matching {tag_regex}; nothing to do")
