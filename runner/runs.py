@@ -1,5 +1,6 @@
 """The runs every report starts from: each ``metrics.json`` under the results folder with its
-notebook's config, made into a :class:`~runner.render.NotebookReport` with its gate rows.
+notebook's config; :func:`build_reports` makes them into reports
+(:class:`~runner.render.NotebookReport`) with their baselines and gate rows, once per sink.
 
 No GitLab here: ``ds-runner run`` builds its local report from this module too; the GitLab
 baselines are in ``runner.publish.baseline``."""
@@ -7,7 +8,7 @@ baselines are in ``runner.publish.baseline``."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -16,7 +17,7 @@ from runner.config import default_config_for, load_yaml, metric_directions
 from runner.errors import UsageError
 from runner.gates import GateResult, evaluate, parse_gates
 from runner.metrics import METRICS_FILE, RunResult, find_results
-from runner.render import NotebookReport
+from runner.render import BaselineOrigin, NotebookReport
 
 
 @dataclass
@@ -78,3 +79,36 @@ def report_for(run: LocalRun, target: Mapping[str, float] | None,
                production: Mapping[str, float] | None) -> NotebookReport:
     return NotebookReport(run.result, target=target, production=production,
                           directions=run.directions, gates=gate_rows(run, production))
+
+
+@dataclass(frozen=True)
+class Compared:
+    """What one run is compared with (``None``: no baseline yet): the target branch's metrics
+    and where they came from, and the production release's metrics (the gates' baseline)."""
+
+    target: Mapping[str, float] | None = None
+    origin: BaselineOrigin | None = None
+    production: Mapping[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class Links:
+    """Where a report links a run's figures and artifacts: name -> URL or relative path."""
+
+    figures: dict[str, str] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)
+
+
+def build_reports(runs: Sequence[LocalRun], compare: Callable[[LocalRun], Compared],
+                  links: Callable[[LocalRun], Links]) -> list[NotebookReport]:
+    """The reports, built once for a sink: each run with what ``compare`` gives it, its gate
+    rows (against the production baseline) and the links ``links`` gives it, run by run."""
+    reports = []
+    for run in runs:
+        seen = compare(run)
+        rep = report_for(run, seen.target, seen.production)
+        rep.target_origin = seen.origin
+        where = links(run)
+        rep.figure_urls, rep.artifact_urls = dict(where.figures), dict(where.artifacts)
+        reports.append(rep)
+    return reports

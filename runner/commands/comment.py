@@ -6,8 +6,9 @@ from typing import Any
 
 import click
 
+from runner.publish import get, publish
 from runner.publish.baseline import DEFAULT_BASELINE_JOB, DEFAULT_TAG_REGEX
-from runner.publish.options import ci_env, ci_options
+from runner.publish.options import ci_env, ci_options, show
 
 
 @click.command("comment")
@@ -20,9 +21,7 @@ from runner.publish.options import ci_env, ci_options
               help="Tags of production releases (the production baseline).")
 def command(**kwargs: Any) -> int:
     """Create or update the metrics comment on the merge request (token: GITLAB_TOKEN)."""
-    from runner.publish.comment import publish_comment
-
     env = ci_env(kwargs)
-    return publish_comment(env, kwargs["results_dir"], baseline_job=kwargs["baseline_job"],
-                           tag_regex=kwargs["production_tag_regex"], dry_run=kwargs["dry_run"],
-                           echo=click.echo)
+    sink = get("comment")(env, baseline_job=kwargs["baseline_job"],
+                          tag_regex=kwargs["production_tag_regex"], dry_run=kwargs["dry_run"])
+    return show(publish(sink, kwargs["results_dir"]))

@@ -6,8 +6,9 @@ from typing import Any
 
 import click
 
+from runner.publish import get, publish
 from runner.publish.baseline import DEFAULT_BASELINE_JOB, DEFAULT_TAG_REGEX
-from runner.publish.options import ci_env, ci_options
+from runner.publish.options import ci_env, ci_options, show
 
 
 @click.command("release")
@@ -24,10 +25,8 @@ from runner.publish.options import ci_env, ci_options
 def command(**kwargs: Any) -> int:
     """Evaluate the validation gates and create or update the release (GITLAB_TOKEN or
     CI_JOB_TOKEN)."""
-    from runner.publish.release import publish_release
-
     env = ci_env(kwargs)
-    return publish_release(env, kwargs["results_dir"], tag_regex=kwargs["production_tag_regex"],
-                           image=kwargs["image"], model_file=kwargs["model_file"],
-                           baseline_job=kwargs["baseline_job"], force=kwargs["force"],
-                           dry_run=kwargs["dry_run"], echo=click.echo)
+    sink = get("release")(env, tag_regex=kwargs["production_tag_regex"], image=kwargs["image"],
+                          model_file=kwargs["model_file"], baseline_job=kwargs["baseline_job"],
+                          force=kwargs["force"], dry_run=kwargs["dry_run"])
+    return show(publish(sink, kwargs["results_dir"]))

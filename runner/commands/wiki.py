@@ -6,7 +6,8 @@ from typing import Any
 
 import click
 
-from runner.publish.options import ci_env, ci_options
+from runner.publish import get, publish
+from runner.publish.options import ci_env, ci_options, show
 from runner.wiki import MAX_ROWS
 
 
@@ -22,9 +23,7 @@ from runner.wiki import MAX_ROWS
               help="Wait before re-reading a page to check no concurrent write lost our row.")
 def command(**kwargs: Any) -> int:
     """Add this run to the per-notebook wiki pages and the index (token: GITLAB_TOKEN)."""
-    from runner.publish.wiki import publish_wiki
-
     env = ci_env(kwargs)
-    return publish_wiki(env, kwargs["results_dir"], prefix=kwargs["wiki_prefix"],
-                        max_rows=kwargs["max_rows"], dry_run=kwargs["dry_run"], echo=click.echo,
-                        settle_s=kwargs["settle_seconds"])
+    sink = get("wiki")(env, prefix=kwargs["wiki_prefix"], max_rows=kwargs["max_rows"],
+                       settle_s=kwargs["settle_seconds"], dry_run=kwargs["dry_run"])
+    return show(publish(sink, kwargs["results_dir"]))

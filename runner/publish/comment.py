@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from runner.comments import MARKER, parse_history, render_comment
 from runner.gitlab_client import GitLabClient, MergeRequest, Note
-from runner.publish.baseline import production_baseline, target_baseline
+from runner.publish import Outcome
+from runner.publish.baseline import (
+    DEFAULT_BASELINE_JOB,
+    DEFAULT_TAG_REGEX,
+    production_baseline,
+    target_baseline,
+)
 from runner.publish.ci import CiEnv
-from runner.render import NotebookReport, job_url_of
-from runner.runs import LocalRun, load_runs, report_for
+from runner.render import NotebookReport, RunContext, job_url_of
+from runner.runs import Compared, Links, LocalRun
 
 logger = logging.getLogger(__name__)
 
@@ -54,40 +60,58 @@ def _upload_figures(client: GitLabClient, run: LocalRun) -> dict[str, str]:
     return urls
 
 
-def publish_comment(env: CiEnv, results_dir: Path, *, baseline_job: str, tag_regex: str,
-                    dry_run: bool = False, echo: Callable[[str], None] = print) -> int:
-    """Write the metrics comment; returns 0 (also when there is no merge request)."""
-    runs = load_runs(results_dir)
-    client = env.client("comment", dry_run=dry_run, echo=echo)
-    mr = _merge_request(client, env)
-    if mr is None:
-        echo(f"no open merge request for commit {env.commit_sha[:8] or '(unknown)'}: "
-             "nothing to comment on")
-        return 0
-    target = env.target_branch or mr.target_branch
-    prod_tag, production = production_baseline(client, tag_regex)
-    ctx = env.run_context()
-    ctx.target_label, ctx.production_label = target, prod_tag
-    reports: list[NotebookReport] = []
-    for run in runs:
-        base = target_baseline(client, run, target, baseline_job)
-        rep = report_for(run, base.metrics,
-                         (production or {}).get(run.result.notebook) if production else None)
-        rep.target_origin = base.origin
-        rep.figure_urls = _upload_figures(client, run)
-        job_url = job_url_of(run.result, ctx)
-        rep.artifact_urls = {name: f"{job_url.rstrip('/')}/artifacts/file/{run.artifact_dir}/{path}"
-                             for name, path in run.result.artifacts.items() if job_url}
-        reports.append(rep)
-    me = client.current_user_id()
-    existing = find_own_note(client, mr.iid, me)
-    body = env.masker().mask(
-        render_comment(reports, ctx, parse_history(existing.body) if existing else []))
-    if existing is not None:
-        client.update_mr_note(mr.iid, existing.id, body)
-        echo(f"{'would update' if dry_run else 'updated'} note {existing.id} on !{mr.iid}")
-    else:
-        note_id = client.create_mr_note(mr.iid, body, marker=MARKER)
-        echo(f"{'would create' if dry_run else 'created'} note "
-             f"{note_id if note_id is not None else ''} on !{mr.iid}".replace("  ", " "))
-    return 0
+@dataclass
+class CommentSink:
+    """The merge request's one metrics note: each run compared with the target branch's newest
+    successful run and the latest production release, figures uploaded to the project."""
+
+    env: CiEnv
+    baseline_job: str = DEFAULT_BASELINE_JOB
+    tag_regex: str = DEFAULT_TAG_REGEX
+    dry_run: bool = False
+    client: GitLabClient = field(init=False)
+    mr: MergeRequest = field(init=False)
+    ctx: RunContext = field(init=False)
+    production: dict[str, dict[str, float]] | None = field(init=False)
+
+    def check(self) -> str:
+        return ""
+
+    def open(self, runs: Sequence[LocalRun], out: Outcome) -> bool:
+        self.client = self.env.client("comment", dry_run=self.dry_run, echo=out.say)
+        mr = _merge_request(self.client, self.env)
+        if mr is None:
+            out.say(f"no open merge request for commit {self.env.commit_sha[:8] or '(unknown)'}"
+                    ": nothing to comment on")
+            return False
+        self.mr = mr
+        prod_tag, self.production = production_baseline(self.client, self.tag_regex)
+        self.ctx = self.env.run_context()
+        self.ctx.target_label = self.env.target_branch or mr.target_branch
+        self.ctx.production_label = prod_tag
+        return True
+
+    def compare(self, run: LocalRun) -> Compared:
+        base = target_baseline(self.client, run, self.ctx.target_label, self.baseline_job)
+        production = self.production.get(run.result.notebook) if self.production else None
+        return Compared(base.metrics, base.origin, production)
+
+    def links(self, run: LocalRun) -> Links:
+        job_url = job_url_of(run.result, self.ctx)
+        return Links(_upload_figures(self.client, run),
+                     {name: f"{job_url.rstrip('/')}/artifacts/file/{run.artifact_dir}/{path}"
+                      for name, path in run.result.artifacts.items() if job_url})
+
+    def write(self, reports: Sequence[NotebookReport], out: Outcome) -> None:
+        client, mr = self.client, self.mr
+        existing = find_own_note(client, mr.iid, client.current_user_id())
+        body = self.env.masker().mask(
+            render_comment(reports, self.ctx, parse_history(existing.body) if existing else []))
+        if existing is not None:
+            client.update_mr_note(mr.iid, existing.id, body)
+            out.say(f"{'would update' if self.dry_run else 'updated'} note {existing.id} "
+                    f"on !{mr.iid}")
+        else:
+            note_id = client.create_mr_note(mr.iid, body, marker=MARKER)
+            out.say(f"{'would create' if self.dry_run else 'created'} note "
+                    f"{note_id if note_id is not None else ''} on !{mr.iid}".replace("  ", " "))

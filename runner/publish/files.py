@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from runner.comments import latest_metrics, parse_history, render_comment
 from runner.config import load_yaml
@@ -19,8 +21,9 @@ from runner.masking import masker_for
 from runner.metrics import RunResult, find_results
 from runner.pages import FolderStore, RunLog
 from runner.paths import OUTPUT_DIR
-from runner.render import RunContext
-from runner.runs import LocalRun, find_config, report_for
+from runner.publish import Outcome, publish
+from runner.render import NotebookReport, RunContext
+from runner.runs import Compared, Links, LocalRun, find_config
 from runner.wiki import Layout
 
 COMMENT_FILE = "comment.md"
@@ -54,30 +57,58 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+@dataclass
+class FilesSink:
+    """``comment.md`` and the wiki pages as files in ``report_dir``, each run compared with the
+    previous local run; figures and artifacts linked from the runs' output ``folders``."""
+
+    report_dir: Path
+    folders: dict[str, Path] = field(default_factory=dict)     # notebook -> output folder
+    earlier: list[dict[str, Any]] = field(init=False)           # the previous comment's history
+    ctx: RunContext = field(init=False)
+
+    def check(self) -> str:
+        return ""
+
+    def open(self, runs: Sequence[LocalRun], out: Outcome) -> bool:
+        self.earlier = parse_history(_read(self.report_dir / COMMENT_FILE))
+        sha = next((r.result.git_sha for r in runs if r.result.git_sha), "") or ""
+        self.ctx = RunContext(commit_sha=sha, time=datetime.now(timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ"), target_label="previous local run",
+            target_note="the last `ds-runner run` in this output directory")
+        return True
+
+    def compare(self, run: LocalRun) -> Compared:
+        return Compared(target=latest_metrics(self.earlier, run.result.notebook))
+
+    def links(self, run: LocalRun) -> Links:
+        folder, result = self.folders.get(run.result.notebook), run.result
+        if folder is None:
+            return Links()
+        return Links({n: _rel(folder / p, self.report_dir) for n, p in result.figures.items()
+                      if (folder / p).is_file()},
+                     {n: _rel(folder / p, self.report_dir) for n, p in result.artifacts.items()})
+
+    def write(self, reports: Sequence[NotebookReport], out: Outcome) -> None:
+        masker = masker_for()    # the one masking of everything this sink writes
+        comment = render_comment(reports, self.ctx, self.earlier)
+        out.files.append(_write(self.report_dir / COMMENT_FILE, masker.mask(comment)))
+        store = FolderStore(self.report_dir / WIKI_DIR)
+        pages = RunLog(store, masker, Layout(prefix="")).record([r.result for r in reports],
+                                                                self.ctx)
+        out.files += [store.path(page.slug) for page in pages]
+
+
 def write_local_report(results: Sequence[RunResult], report_dir: Path, repo: Path) -> list[Path]:
     """Render ``comment.md``, ``wiki/<slug>.md`` and ``wiki/index.md`` into ``report_dir``."""
     report_dir.mkdir(parents=True, exist_ok=True)
-    masker = masker_for()    # the one masking of everything this sink writes
-    comment_file = report_dir / COMMENT_FILE
-    earlier = parse_history(_read(comment_file))
-    folders = _folders(results, report_dir, repo)
-    sha = next((r.git_sha for r in results if r.git_sha), "") or ""
-    ctx = RunContext(commit_sha=sha, time=datetime.now(timezone.utc).strftime(
-        "%Y-%m-%dT%H:%M:%SZ"), target_label="previous local run",
-        target_note="the last `ds-runner run` in this output directory")
-    reports = []
+    sink = FilesSink(report_dir, _folders(results, report_dir, repo))
+    runs = []
     for result in results:
         path = find_config(result, repo)
-        folder = folders.get(result.notebook)
-        run = LocalRun(folder or report_dir, result, "", load_yaml(path) if path else {}, path)
-        rep = report_for(run, latest_metrics(earlier, result.notebook), None)
-        if folder is not None:
-            rep.figure_urls = {n: _rel(folder / p, report_dir) for n, p in result.figures.items()
-                               if (folder / p).is_file()}
-            rep.artifact_urls = {n: _rel(folder / p, report_dir)
-                                 for n, p in result.artifacts.items()}
-        reports.append(rep)
-    written = [_write(comment_file, masker.mask(render_comment(reports, ctx, earlier)))]
-    store = FolderStore(report_dir / WIKI_DIR)
-    pages = RunLog(store, masker, Layout(prefix="")).record([r.result for r in reports], ctx)
-    return written + [store.path(page.slug) for page in pages]
+        runs.append(LocalRun(sink.folders.get(result.notebook) or report_dir, result, "",
+                             load_yaml(path) if path else {}, path))
+    out = publish(sink, runs)
+    if out.error is not None:
+        raise out.error
+    return out.files

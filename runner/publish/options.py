@@ -1,4 +1,5 @@
-"""Click options shared by ``ds-runner comment|wiki|release``: GitLab's predefined variables."""
+"""Click options shared by ``ds-runner comment|wiki|release|collect``: GitLab's predefined
+variables; and :func:`show`, which prints what such a command's library call returns."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from runner.paths import OUTPUT_DIR
+from runner.publish import Outcome
 from runner.publish.ci import CiEnv
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,3 +53,12 @@ def ci_env(kwargs: dict[str, Any]) -> CiEnv:
               for flag, _, field, _ in CI_OPTIONS}
     return CiEnv(**values, token=os.environ.get("GITLAB_TOKEN", ""),
                  job_token=os.environ.get("CI_JOB_TOKEN", ""))
+
+
+def show(outcome: Outcome) -> int:
+    """Print what a publishing call did, then raise the error it stopped at; else 0."""
+    for line in outcome.lines:
+        click.echo(line)
+    if outcome.error is not None:
+        raise outcome.error
+    return 0

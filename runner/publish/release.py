@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from runner.errors import GateFailedError
 from runner.gitlab_client import GitLabClient
-from runner.publish.baseline import production_baseline, production_tags
+from runner.publish import Outcome
+from runner.publish.baseline import (
+    DEFAULT_BASELINE_JOB,
+    DEFAULT_TAG_REGEX,
+    production_baseline,
+    production_tags,
+)
 from runner.publish.ci import CiEnv
 from runner.release import ReleaseInfo, render_release_notes
-from runner.render import gate_table
-from runner.runs import LocalRun, load_runs, report_for
+from runner.render import NotebookReport, gate_table
+from runner.runs import Compared, Links, LocalRun
 
 logger = logging.getLogger(__name__)
 
@@ -120,50 +126,76 @@ def sync_links(client: GitLabClient, tag: str, wanted: list[dict[str, str]]) -> 
             client.release_link_update(tag, have.id, link)
 
 
-def publish_release(env: CiEnv, results_dir: Path, *, tag_regex: str, image: str = "",
-                    model_file: str = "", baseline_job: str = "execute-notebook",
-                    force: bool = False, dry_run: bool = False,
-                    echo: Callable[[str], None] = print) -> int:
-    """Evaluate the gates and create or update the release; 0, or GateFailedError (exit 7)."""
-    tag = env.commit_tag
-    matches = bool(tag) and production_tags(tag_regex).search(tag) is not None
-    if not tag:
-        echo("not a tag pipeline (CI_COMMIT_TAG is empty): releases are made only for "
-             f"production tags matching {tag_regex}; nothing to do")
-        return 0
-    if not matches:
-        echo(f"tag {tag} does not match the production tag pattern {tag_regex}: "
-             "no release (not a production tag)")
-        return 0
-    runs = load_runs(results_dir)
-    client = env.client("release", dry_run=dry_run, echo=echo, job_token_ok=True)
-    base_tag, production = production_baseline(client, tag_regex, exclude_tag=tag)
-    reports = [report_for(r, None, (production or {}).get(r.result.notebook)
-                          if production else None) for r in runs]
-    failed = 0
-    for rep in reports:
-        echo(gate_table(rep.gates, plain=True, title=f"validation gates of {rep.notebook} "
-                        f"(baseline: {base_tag or 'none yet'}):"))
-        failed += sum(not g.passed for g in rep.gates)
-    if failed and not force:
-        raise GateFailedError(f"{failed} validation gate(s) failed for {tag}: no release created "
-                              "(see the gate table above; --force releases anyway)")
-    if failed:
-        echo(f"WARNING: {failed} validation gate(s) failed; releasing {tag} anyway (--force)")
-    info = ReleaseInfo(tag=tag, commit_sha=env.commit_sha,
-                       commit_url=env.web_url(f"commit/{env.commit_sha}") if env.commit_sha
-                       else "", pipeline_url=env.pipeline_url, image=image,
-                       baseline_tag=base_tag, forced=bool(failed))
-    notes = env.masker().mask(render_release_notes(reports, info))
-    links = asset_links(env, tag, baseline_job, model_paths(runs, model_file), image)
-    # No tag read: in a tag pipeline CI_COMMIT_TAG proves the tag exists, and the job token
-    # may not read tags (GitLab 17.x). GitLab ignores `ref` when the tag exists and creates
-    # the tag from it when it does not (app/services/releases/create_service.rb).
-    ref = env.commit_sha or None
-    if client.release_get(tag) is None and client.release_create(tag, tag, notes, ref, links):
-        echo(f"{'would create' if dry_run else 'created'} release {tag}")
-        return 0
-    client.release_update(tag, tag, notes)
-    sync_links(client, tag, links)
-    echo(f"{'would update' if dry_run else 'updated'} existing release {tag}")
-    return 0
+@dataclass
+class ReleaseSink:
+    """A gated release with a model card, for production tags only: each run compared with the
+    latest earlier production release; no release when a gate fails unless ``force``."""
+
+    env: CiEnv
+    tag_regex: str = DEFAULT_TAG_REGEX
+    image: str = ""
+    model_file: str = ""
+    baseline_job: str = DEFAULT_BASELINE_JOB
+    force: bool = False
+    dry_run: bool = False
+    client: GitLabClient = field(init=False)
+    runs: list[LocalRun] = field(init=False)
+    base_tag: str = field(init=False)
+    production: dict[str, dict[str, float]] | None = field(init=False)
+
+    def check(self) -> str:
+        tag, tag_regex = self.env.commit_tag, self.tag_regex
+        matches = bool(tag) and production_tags(tag_regex).search(tag) is not None
+        if not tag:
+            return ("not a tag pipeline (CI_COMMIT_TAG is empty): releases are made only for "
+                    f"production tags matching {tag_regex}; nothing to do")
+        if not matches:
+            return (f"tag {tag} does not match the production tag pattern {tag_regex}: "
+                    "no release (not a production tag)")
+        return ""
+
+    def open(self, runs: Sequence[LocalRun], out: Outcome) -> bool:
+        self.runs = list(runs)
+        self.client = self.env.client("release", dry_run=self.dry_run, echo=out.say,
+                                      job_token_ok=True)
+        self.base_tag, self.production = production_baseline(
+            self.client, self.tag_regex, exclude_tag=self.env.commit_tag)
+        return True
+
+    def compare(self, run: LocalRun) -> Compared:
+        production = self.production.get(run.result.notebook) if self.production else None
+        return Compared(production=production)
+
+    def links(self, run: LocalRun) -> Links:
+        return Links()              # the model card links the model files as release assets
+
+    def write(self, reports: Sequence[NotebookReport], out: Outcome) -> None:
+        env, client, tag = self.env, self.client, self.env.commit_tag
+        failed = 0
+        for rep in reports:
+            out.say(gate_table(rep.gates, plain=True, title=f"validation gates of "
+                               f"{rep.notebook} (baseline: {self.base_tag or 'none yet'}):"))
+            failed += sum(not g.passed for g in rep.gates)
+        if failed and not self.force:
+            raise GateFailedError(f"{failed} validation gate(s) failed for {tag}: no release "
+                                  "created (see the gate table above; --force releases anyway)")
+        if failed:
+            out.say(f"WARNING: {failed} validation gate(s) failed; releasing {tag} anyway "
+                    "(--force)")
+        info = ReleaseInfo(tag=tag, commit_sha=env.commit_sha,
+                           commit_url=env.web_url(f"commit/{env.commit_sha}") if env.commit_sha
+                           else "", pipeline_url=env.pipeline_url, image=self.image,
+                           baseline_tag=self.base_tag, forced=bool(failed))
+        notes = env.masker().mask(render_release_notes(reports, info))
+        links = asset_links(env, tag, self.baseline_job, model_paths(self.runs, self.model_file),
+                            self.image)
+        # No tag read: in a tag pipeline CI_COMMIT_TAG proves the tag exists, and the job token
+        # may not read tags (GitLab 17.x). GitLab ignores `ref` when the tag exists and creates
+        # the tag from it when it does not (app/services/releases/create_service.rb).
+        ref = env.commit_sha or None
+        if client.release_get(tag) is None and client.release_create(tag, tag, notes, ref, links):
+            out.say(f"{'would create' if self.dry_run else 'created'} release {tag}")
+            return
+        client.release_update(tag, tag, notes)
+        sync_links(client, tag, links)
+        out.say(f"{'would update' if self.dry_run else 'updated'} existing release {tag}")

@@ -8,14 +8,15 @@ retried as an update.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from runner.gitlab_client import GitLabClient
 from runner.pages import RunLog
+from runner.publish import Outcome
 from runner.publish.ci import CiEnv
-from runner.runs import load_runs
+from runner.render import NotebookReport
+from runner.runs import Compared, Links, LocalRun
 from runner.wiki import MAX_ROWS, Layout, UrlFor, wiki_url_for
 
 
@@ -44,16 +45,35 @@ class WikiStore:
         return self.url_for
 
 
-def publish_wiki(env: CiEnv, results_dir: Path, *, prefix: str = "ds-pipeline",
-                 max_rows: int = MAX_ROWS, dry_run: bool = False,
-                 echo: Callable[[str], None] = print, settle_s: float = 2.0) -> int:
-    """Record every result under ``results_dir`` in the wiki; returns 0."""
-    runs = load_runs(results_dir)
-    client = env.client("wiki", dry_run=dry_run, echo=echo)
-    base = env.web_url("wikis")
-    store = WikiStore(client, wiki_url_for(base) if base else (lambda slug: f"/{slug}"))
-    log = RunLog(store, env.masker(), Layout(prefix), max_rows=max_rows, settle_s=settle_s)
-    for page in log.record([run.result for run in runs], env.run_context()):
-        if not page.archive:
-            echo(f"{'would write' if dry_run else 'wrote'} wiki page {page.slug}")
-    return 0
+@dataclass
+class WikiSink:
+    """The project wiki's run log: a row per run on its notebook's page and in the index."""
+
+    env: CiEnv
+    prefix: str = "ds-pipeline"
+    max_rows: int = MAX_ROWS
+    settle_s: float = 2.0
+    dry_run: bool = False
+    log: RunLog = field(init=False)
+
+    def check(self) -> str:
+        return ""
+
+    def open(self, runs: Sequence[LocalRun], out: Outcome) -> bool:
+        client = self.env.client("wiki", dry_run=self.dry_run, echo=out.say)
+        base = self.env.web_url("wikis")
+        store = WikiStore(client, wiki_url_for(base) if base else (lambda slug: f"/{slug}"))
+        self.log = RunLog(store, self.env.masker(), Layout(self.prefix), max_rows=self.max_rows,
+                          settle_s=self.settle_s)
+        return True
+
+    def compare(self, run: LocalRun) -> Compared:
+        return Compared()           # the run log shows each run's own metrics
+
+    def links(self, run: LocalRun) -> Links:
+        return Links()
+
+    def write(self, reports: Sequence[NotebookReport], out: Outcome) -> None:
+        for page in self.log.record([r.result for r in reports], self.env.run_context()):
+            if not page.archive:
+                out.say(f"{'would write' if self.dry_run else 'wrote'} wiki page {page.slug}")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from runner.publish import publish
 from runner.publish.ci import CiEnv
-from runner.publish.wiki import publish_wiki
+from runner.publish.options import show
+from runner.publish.wiki import WikiSink
 from runner.wiki import parse_rows
 from tests.gitlab_emulator import GitLabEmulator
 from tests.publish_helpers import BOT_TOKEN, SHA, Scene, make_scene
@@ -41,6 +44,11 @@ def env_for(scene: Scene, pipeline: int) -> CiEnv:
                  commit_sha=SHA, token=BOT_TOKEN)
 
 
+def publish_wiki(env: CiEnv, results: Path, **options: Any) -> int:
+    """What ``ds-runner wiki`` calls, its outcome shown (and its error raised) as it shows it."""
+    return show(publish(WikiSink(env, **options), results))
+
+
 def test_first_run_creates_page_and_index(scene: Scene) -> None:
     code, out = scene.run("wiki")
     assert code == 0, out
@@ -59,8 +67,7 @@ def test_first_run_creates_page_and_index(scene: Scene) -> None:
 def test_tenth_run_keeps_all_rows_newest_first(scene: Scene) -> None:
     for i in range(10):
         scene.write(make_result(started_at=f"2026-11-{10 + i:02d}T10:00:00Z"))
-        assert publish_wiki(env_for(scene, 100 + i), scene.results, settle_s=0.01,
-                            echo=lambda _: None) == 0
+        assert publish_wiki(env_for(scene, 100 + i), scene.results, settle_s=0.01) == 0
     keys = rows(scene)
     assert len(keys) == 10 and keys == sorted(keys, reverse=True)
     assert keys[0].startswith("2026-11-19") and keys[-1].startswith("2026-11-10")
@@ -68,15 +75,14 @@ def test_tenth_run_keeps_all_rows_newest_first(scene: Scene) -> None:
     # a retried wiki job (same pipeline and results, new job) adds nothing
     retry = env_for(scene, 109)
     retry.job_url += "99"
-    assert publish_wiki(retry, scene.results, settle_s=0.01, echo=lambda _: None) == 0
+    assert publish_wiki(retry, scene.results, settle_s=0.01) == 0
     assert len(rows(scene)) == 10
 
 
 def test_rows_beyond_the_bound_move_to_the_archive(scene: Scene) -> None:
     for i in range(12):
         scene.write(make_result(started_at=f"2026-11-{10 + i:02d}T10:00:00Z"))
-        publish_wiki(env_for(scene, 200 + i), scene.results, max_rows=10, settle_s=0.01,
-                     echo=lambda _: None)
+        publish_wiki(env_for(scene, 200 + i), scene.results, max_rows=10, settle_s=0.01)
     kept, archived = rows(scene), rows(scene, "ds-pipeline/archive/notebooks/train")
     assert len(kept) == 10 and len(archived) == 2
     assert set(kept).isdisjoint(archived) and max(archived) < min(kept)
@@ -91,8 +97,7 @@ def test_two_concurrent_writers_lose_no_row(scene: Scene) -> None:
 
     def write(pipeline: int) -> None:
         try:
-            publish_wiki(env_for(scene, pipeline), scene.results, settle_s=1.0,
-                         echo=lambda _: None)
+            publish_wiki(env_for(scene, pipeline), scene.results, settle_s=1.0)
         except BaseException as e:  # reported by the main thread
             errors.append(e)
 
