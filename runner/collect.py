@@ -15,7 +15,6 @@ import shutil
 import stat
 import tempfile
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -23,6 +22,7 @@ from runner.errors import MissingTokenError, RunnerError
 from runner.gitlab_client import Bridge, GitLabClient, PipelineJob
 from runner.metrics import METRICS_FILE, RunResult
 from runner.paths import OUTPUT_DIR
+from runner.publish import Outcome
 from runner.publish.ci import CiEnv
 
 logger = logging.getLogger(__name__)
@@ -107,8 +107,7 @@ def extract(archive: Path, dest: Path, job: PipelineJob, limits: Limits) -> Extr
     return done
 
 
-def _children(client: GitLabClient, env: CiEnv, trigger_job: str,
-              echo: Callable[[str], None]) -> list[Bridge]:
+def _children(client: GitLabClient, env: CiEnv, trigger_job: str, out: Outcome) -> list[Bridge]:
     bridges = client.pipeline_bridges(int(env.pipeline_id))
     if trigger_job:
         bridges = [b for b in bridges if b.name == trigger_job]
@@ -119,12 +118,12 @@ def _children(client: GitLabClient, env: CiEnv, trigger_job: str,
     found = []
     for b in sorted(latest.values(), key=lambda b: b.id):
         if b.downstream_id is None:
-            echo(f"trigger job {b.name} ({b.status}) started no pipeline: nothing to collect "
-                 "from it")
+            out.say(f"trigger job {b.name} ({b.status}) started no pipeline: nothing to collect "
+                     "from it")
         elif b.downstream_project_id is not None and env.project.isdigit() \
                 and b.downstream_project_id != int(env.project):
-            echo(f"trigger job {b.name} started pipeline {b.downstream_id} in another project "
-                 f"({b.downstream_project_id}): not a child pipeline, skipped")
+            out.say(f"trigger job {b.name} started pipeline {b.downstream_id} in another project "
+                     f"({b.downstream_project_id}): not a child pipeline, skipped")
         else:
             found.append(b)
     return found
@@ -149,10 +148,17 @@ def _notebook_lines(staging: Path, extracted: list[Extracted]) -> list[str]:
 
 
 def collect(env: CiEnv, results_dir: Path, *, trigger_job: str = "", dry_run: bool = False,
-            limits: Limits | None = None, echo: Callable[[str], None] = print) -> int:
-    """Download the child pipelines' ``.ds-runner/`` results into ``results_dir``; 0 also when
-    this pipeline triggered none (sequential mode)."""
-    limits = limits or Limits()
+            limits: Limits | None = None) -> Outcome:
+    """Download the child pipelines' ``.ds-runner/`` results into ``results_dir``; nothing to do
+    also when this pipeline triggered none (sequential mode)."""
+    out = Outcome()
+    with out.stopping():
+        _collect(env, results_dir, trigger_job, dry_run, limits or Limits(), out)
+    return out
+
+
+def _collect(env: CiEnv, results_dir: Path, trigger_job: str, dry_run: bool, limits: Limits,
+             out: Outcome) -> None:
     if not env.token:
         raise MissingTokenError(f"ds-runner collect: GITLAB_TOKEN is not set and {WHY_TOKEN}; "
                                 "set GITLAB_TOKEN (project access token, Reporter role or "
@@ -160,19 +166,19 @@ def collect(env: CiEnv, results_dir: Path, *, trigger_job: str = "", dry_run: bo
     if not env.pipeline_id.isdigit():
         raise RunnerError("ds-runner collect: no pipeline; set CI_PIPELINE_ID or pass "
                           "--pipeline-id")
-    client = env.client("collect", dry_run=dry_run, echo=echo)
-    children = _children(client, env, trigger_job, echo)
+    client = env.client("collect", dry_run=dry_run, echo=out.say)
+    children = _children(client, env, trigger_job, out)
     if not children:
         which = f"no trigger job {trigger_job!r}" if trigger_job else "no trigger job"
-        echo(f"pipeline {env.pipeline_id} has {which} with a child pipeline: nothing to "
-             "collect (sequential mode)")
-        return 0
+        out.say(f"pipeline {env.pipeline_id} has {which} with a child pipeline: nothing to "
+                 "collect (sequential mode)")
+        return
     jobs: list[PipelineJob] = []
     for bridge in children:
         listed = client.pipeline_jobs(bridge.downstream_id or 0)
         with_archive = [j for j in listed if j.archive_size is not None]
-        echo(f"child pipeline {bridge.downstream_id} ({bridge.downstream_status}) of "
-             f"{bridge.name}: {len(listed)} job(s), {len(with_archive)} with artifacts")
+        out.say(f"child pipeline {bridge.downstream_id} ({bridge.downstream_status}) of "
+                 f"{bridge.name}: {len(listed)} job(s), {len(with_archive)} with artifacts")
         jobs.extend(sorted(with_archive, key=lambda j: j.id))
     for job in jobs:
         if (job.archive_size or 0) > limits.archive_bytes:
@@ -181,13 +187,13 @@ def collect(env: CiEnv, results_dir: Path, *, trigger_job: str = "", dry_run: bo
                               f"{limits.archive_bytes // MB} MB (--max-archive-mb)")
     if dry_run:
         for job in jobs:
-            echo(f"[dry-run] would download the artifacts of job {job.id} {job.name} "
-                 f"({job.status}, {job.archive_size} bytes) and extract {OUTPUT_DIR}/ into "
-                 f"{results_dir}")
-        return 0
+            out.say(f"[dry-run] would download the artifacts of job {job.id} {job.name} "
+                     f"({job.status}, {job.archive_size} bytes) and extract {OUTPUT_DIR}/ into "
+                     f"{results_dir}")
+        return
     if not jobs:
-        echo("no job of the child pipeline(s) has artifacts: nothing to collect")
-        return 0
+        out.say("no job of the child pipeline(s) has artifacts: nothing to collect")
+        return
     results_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".collect-", dir=results_dir.parent) as tmp:
         staging, archive = Path(tmp) / "results", Path(tmp) / "artifacts.zip"
@@ -200,7 +206,6 @@ def collect(env: CiEnv, results_dir: Path, *, trigger_job: str = "", dry_run: bo
         lines = _notebook_lines(staging, extracted)
         shutil.copytree(staging, results_dir, dirs_exist_ok=True)
     for line in lines:
-        echo(line)
+        out.say(line)
     count = sum(line.startswith("collected ") for line in lines)
-    echo(f"{count} notebook result(s) collected into {results_dir}")
-    return 0
+    out.say(f"{count} notebook result(s) collected into {results_dir}")

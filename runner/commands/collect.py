@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from runner.publish.options import ci_env, ci_options
+from runner.publish.options import ci_env, ci_options, show
 
 
 @click.command("collect")
@@ -24,6 +24,6 @@ def command(**kwargs: Any) -> int:
     from runner.collect import MB, Limits, collect
 
     env = ci_env(kwargs)
-    return collect(env, kwargs["results_dir"], trigger_job=kwargs["trigger_job"],
-                   dry_run=kwargs["dry_run"],
-                   limits=Limits(archive_bytes=kwargs["max_archive_mb"] * MB), echo=click.echo)
+    return show(collect(env, kwargs["results_dir"], trigger_job=kwargs["trigger_job"],
+                        dry_run=kwargs["dry_run"],
+                        limits=Limits(archive_bytes=kwargs["max_archive_mb"] * MB)))
