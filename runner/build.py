@@ -197,26 +197,40 @@ class BuildResult:
                 f"DS_IMAGE_BUILT={'true' if self.built else 'false'}\n")
 
 
-def ensure_image(
-    *,
-    repo: Path,
-    registry_image: str,
-    image_name: str = "notebook",
-    files: Sequence[str] = (),
-    build_args: Mapping[str, str] | None = None,
-    dockerfile: str = "Dockerfile",
-    context: str = ".",
-    username: str | None = None,
-    password: str | None = None,
-    builder: str = "buildah",
-    insecure: bool = False,
-    storage_driver: str | None = None,
-    storage_root: Path | None = None,
-    storage_runroot: Path | None = None,
-    dotenv: Path | None = None,
-    dry_run: bool = False,
-    force: bool = False,
-) -> BuildResult:
+@dataclass(frozen=True)
+class Source:
+    """What the image is built from (the files hashed into its tag) and where it goes."""
+
+    repo: Path
+    registry_image: str                  # host[:port]/project path
+    image_name: str = "notebook"         # under the registry image; "" for the image itself
+    files: Sequence[str] = ()            # extra files or folders to hash
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    dockerfile: str = "Dockerfile"       # relative to ``repo``
+    context: str = "."                   # relative to ``repo``
+
+
+@dataclass(frozen=True)
+class Login:
+    """The container registry's credentials; ``insecure``: plain HTTP, no TLS."""
+
+    username: str | None = None
+    password: str | None = None
+    insecure: bool = False
+
+
+@dataclass(frozen=True)
+class Storage:
+    """buildah's image storage: ``--storage-driver`` (None: detected), ``--root``, ``--runroot``."""
+
+    driver: str | None = None
+    root: Path | None = None
+    runroot: Path | None = None
+
+
+def ensure_image(source: Source, login: Login = Login(), *, builder: str = "buildah",
+                 storage: Storage = Storage(), dotenv: Path | None = None,
+                 dry_run: bool = False, force: bool = False) -> BuildResult:
     """Build and push ``<registry_image>/<image_name>:<hash tag>`` unless the registry has it.
 
     ``dry_run`` checks the registry and returns the steps it would run, but builds, pushes and
@@ -225,17 +239,19 @@ def ensure_image(
     from runner.registry import ImageRef, RegistryClient  # requests: only when building
 
     chosen = get(builder)
-    args = dict(build_args or {})
-    hashed = content_hash(repo, files, args, dockerfile=dockerfile)
-    ref = ImageRef.from_parts(registry_image, image_name, hashed.tag)
+    repo, args = source.repo, dict(source.build_args)
+    hashed = content_hash(repo, source.files, args, dockerfile=source.dockerfile)
+    ref = ImageRef.from_parts(source.registry_image, source.image_name, hashed.tag)
     image = str(ref)
-    masker = masker_for(password)
-    client = RegistryClient(ref.registry, username, password, insecure=insecure)
+    masker = masker_for(login.password)
+    client = RegistryClient(ref.registry, login.username, login.password,
+                            insecure=login.insecure)
     present = client.manifest_exists(ref.repository, ref.tag)
-    spec = BuildSpec(image=image, registry=ref.registry, dockerfile=(repo / dockerfile),
-                     context=(repo / context), build_args=args, username=username,
-                     password=password, insecure=insecure, storage_driver=storage_driver,
-                     storage_root=storage_root, storage_runroot=storage_runroot)
+    spec = BuildSpec(image=image, registry=ref.registry, dockerfile=(repo / source.dockerfile),
+                     context=(repo / source.context), build_args=args,
+                     username=login.username, password=login.password,
+                     insecure=login.insecure, storage_driver=storage.driver,
+                     storage_root=storage.root, storage_runroot=storage.runroot)
     build = force or not present
     steps = tuple(chosen.steps(spec)) if build else ()
     if present and not force:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from runner import log
-from runner.build import BUILDERS, ensure_image
+from runner.build import BUILDERS, Login, Source, Storage, ensure_image
 from runner.hashing import parse_build_args
 
 _PATH = click.Path(path_type=Path)
@@ -57,11 +57,11 @@ def command(registry_image: str, image_name: str, files: tuple[str, ...],
     if registry_password:
         log.masker().add([registry_password])
     result = ensure_image(
-        repo=repo, registry_image=registry_image, image_name=image_name, files=files,
-        build_args=parse_build_args(build_args), dockerfile=dockerfile, context=context,
-        username=registry_user, password=registry_password, builder=builder, insecure=insecure,
-        storage_driver=storage_driver, storage_root=storage_root,
-        storage_runroot=storage_runroot, dotenv=dotenv, dry_run=dry_run, force=force)
+        Source(repo, registry_image, image_name, files, parse_build_args(build_args),
+               dockerfile, context),
+        Login(registry_user, registry_password, insecure), builder=builder,
+        storage=Storage(storage_driver, storage_root, storage_runroot), dotenv=dotenv,
+        dry_run=dry_run, force=force)
     if as_json:
         click.echo(json.dumps({"image": result.image, "tag": result.tag,
                                "digest": result.digest, "built": result.built,

@@ -11,7 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from runner.build import BuildSpec, Docker, Step, ensure_image, get, run_steps, storage_driver_for
+from runner.build import (
+    BuildSpec,
+    Docker,
+    Login,
+    Source,
+    Step,
+    ensure_image,
+    get,
+    run_steps,
+    storage_driver_for,
+)
 from runner.cli import main
 from runner.errors import RegistryError, UsageError
 from runner.hashing import content_hash
@@ -205,8 +215,8 @@ def test_docker_builder_without_engine_is_a_registry_error(
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-engine.sock'}")
     with pytest.raises(RegistryError, match=r"^docker build failed \(exit 1\): "
                                             r"Cannot connect to the Docker daemon"):
-        ensure_image(repo=project, registry_image=f"{token_registry.host}/g/p", builder="docker",
-                     username=USER, password=PASSWORD, insecure=True)
+        ensure_image(Source(project, f"{token_registry.host}/g/p"),
+                     Login(USER, PASSWORD, insecure=True), builder="docker")
 
 
 def test_docker_builder_commands() -> None:
