@@ -7,7 +7,7 @@ what happened comes back as an :class:`Outcome` for the command to print.
 
 A sink is a :class:`Sink`; :data:`SINKS` names each by ``"module:attribute"`` so that only the
 sink in use is imported (``ds-runner run`` never imports python-gitlab). A new sink is one module
-beside these plus one line in :data:`SINKS` (docs/commands/publish.md).
+beside these plus one line in :data:`SINKS` (docs/sinks.md).
 """
 
 from __future__ import annotations
