@@ -1,11 +1,12 @@
 """The ``ds-runner`` command line: one click group, lazy sub-commands, one exit point.
 
-Exit codes (documented in the README):
+Exit codes (runner.errors.ExitCode, the README's table; tests/unit/test_exit_codes.py keeps
+this list in step with both):
   0 success; 1 a notebook cell raised or another expected failure; 2 usage, directive, config or
   parameter error; 3 timeout; 4 kernel died; 5 GitLab failed after retries; 6 registry or image
-  build failed; 7 a validation gate failed; 70 unexpected internal error (traceback in
-  runner-error.log); 130 interrupted (SIGINT, Ctrl-C); 143 terminated (SIGTERM: GitLab cancelled
-  the job or it reached its timeout).
+  build failed; 7 a validation gate failed; 10 GITLAB_TOKEN needed but not set; 70 unexpected
+  internal error (traceback in runner-error.log); 130 interrupted (SIGINT, Ctrl-C); 143
+  terminated (SIGTERM: GitLab cancelled the job or it reached its timeout).
 
 SIGINT and SIGTERM are handled here: inside ``ds-runner execute`` the first one ends the run
 with its outputs saved (``runner.reaper``), otherwise they raise ``Interrupted``.
@@ -26,12 +27,10 @@ from typing import Any
 import click
 
 from runner import __version__, log, reaper
-from runner.errors import Interrupted, RunnerError
+from runner.errors import ExitCode, Interrupted, RunnerError
 
 logger = logging.getLogger(__name__)
 
-EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130  # 128 + SIGINT; SIGTERM gives 143 (runner.errors.Interrupted)
 ERROR_LOG = "runner-error.log"
 
 # name -> module under runner.commands exposing ``command: click.Command``. Imported on use so
@@ -90,13 +89,13 @@ def _on_signal(signum: int, frame: Any) -> None:
                    "(send it again to stop at once)", name)
 
 
-def _interrupted(signum: int) -> int:
+def _interrupted(signum: int) -> ExitCode:
     # nbclient's tasks left behind by an abrupt stop would log "Task exception was never
     # retrieved" as they are collected: noise after the one line below.
     logging.getLogger("asyncio").disabled = True
     click.echo(f"ds-runner: {'interrupted' if signum == signal.SIGINT else 'terminated'}",
                err=True)
-    return 128 + signum
+    return ExitCode.for_signal(signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -137,5 +136,5 @@ def _run(args: list[str]) -> int:
         path = _write_error_log(e, args)
         click.echo(f"ds-runner: unexpected error: {log.masker().mask(repr(e))}\n"
                    f"Check the log at {path}", err=True)
-        return EXIT_INTERNAL
+        return ExitCode.INTERNAL
     return int(result or 0)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import log
-from runner.errors import UsageError
+from runner.errors import NOTEBOOK_USAGE_ERRORS, STATUS_CODES, ExitCode, UsageError
 from runner.injection import inject_parameters, prepare_parameters, resolve_config
 from runner.masking import MASK, MIN_SECRET_LENGTH, Masker
 from runner.metrics import OUTPUT_DIR_ENV, RunResult
@@ -31,8 +31,6 @@ from runner.schedule import NotRun, Schedule, Turn
 
 logger = logging.getLogger(__name__)
 
-EXIT_CODES = {"success": 0, "failed": 1, "timeout": 3, "kernel_died": 4, "interrupted": 130,
-              "terminated": 143}  # 128 + SIGINT / SIGTERM (runner.reaper)
 __all__ = ["RunPlan", "describe", "execute_notebook", "execute_sequence", "exit_code_for",
            "load_declared", "notebook_output_dir", "overall_exit_code", "prepare_run",
            "read_detect_file", "run_plan"]
@@ -64,16 +62,13 @@ class RunPlan:
     sweep_store: bool = True  # False: the sequence sweeps the MLflow store once, at its end
 
 
-# A notebook that rejects its own config (runner.config.Config raised in a cell) is a
-# configuration error for the caller, like a bad -p: exit 2, not "a cell raised".
-CONFIG_ERROR_NAMES = {"ConfigError", "UsageError"}
-
-
-def exit_code_for(result: RunResult) -> int:
-    """0 success, 1 a cell raised, 2 the notebook rejected its config, 3 timeout, 4 kernel died."""
-    if result.status == "failed" and result.error and result.error.ename in CONFIG_ERROR_NAMES:
-        return 2
-    return EXIT_CODES.get(result.status, 1)
+def exit_code_for(result: RunResult) -> ExitCode:
+    """The run's status as an exit code (``runner.errors.STATUS_CODES``); a notebook that rejects
+    its own config is a configuration error for the caller, like a bad -p: exit 2."""
+    if result.status == "failed" and result.error \
+            and result.error.ename in NOTEBOOK_USAGE_ERRORS:
+        return ExitCode.USAGE
+    return STATUS_CODES.get(result.status, ExitCode.FAILED)
 
 
 def _locate(notebook: str | Path, repo: Path) -> tuple[Path, str]:
@@ -380,9 +375,10 @@ def describe(result: RunResult) -> str:
     return text
 
 
-def overall_exit_code(results: list[RunResult]) -> int:
-    """The most severe exit code of several runs: 4 (kernel died) > 3 (timeout) > 1 (failed)."""
-    return max((exit_code_for(r) for r in results), default=0)
+def overall_exit_code(results: list[RunResult]) -> ExitCode:
+    """The most severe exit code of several runs: 143 > 130 > 4 (kernel died) > 3 (timeout) >
+    1 (failed): the highest."""
+    return max((exit_code_for(r) for r in results), default=ExitCode.SUCCESS)
 
 
 def read_detect_file(path: str) -> tuple[list[str], bool, str]:

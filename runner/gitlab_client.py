@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import requests
 
-from runner.errors import GitLabError
+from runner.errors import GitLabError, MissingContextError
 from runner.masking import masker_for
 
 logger = logging.getLogger(__name__)
@@ -276,9 +276,9 @@ class GitLabClient:
         import gitlab
 
         if not url:
-            raise GitLabError("no GitLab URL: set CI_SERVER_URL or pass --server-url")
+            raise MissingContextError("no GitLab URL: set CI_SERVER_URL or pass --server-url")
         if not project:
-            raise GitLabError("no GitLab project: set CI_PROJECT_ID or pass --project")
+            raise MissingContextError("no GitLab project: set CI_PROJECT_ID or pass --project")
         session = requests.Session()
         self._retry_after = _RetryAfterCap(max_retry_after)
         session.hooks["response"].append(self._retry_after)

@@ -17,7 +17,7 @@ import click
 
 from runner import log
 from runner.config import parameter_values
-from runner.errors import UsageError
+from runner.errors import ExitCode, UsageError
 from runner.metrics import RunResult
 
 
@@ -181,4 +181,4 @@ def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
             kernel_name=kernel_name, html=html, cwd=cwd, log_output=log_output,
             progress=sys.stderr.isatty() and not log_output if progress is None else progress)
         stop = reaper.stop_signal()
-    return max(overall_exit_code(results), 128 + stop if stop else 0)
+    return max(overall_exit_code(results), ExitCode.for_signal(stop) if stop else ExitCode.SUCCESS)

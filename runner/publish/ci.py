@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from runner.errors import MissingTokenError, UsageError
+from runner.errors import MissingContextError, MissingTokenError
 from runner.gitlab_client import GitLabClient
 from runner.masking import Masker, masker_for
 from runner.render import RunContext
@@ -63,11 +63,11 @@ class CiEnv:
                job_token_ok: bool = False) -> GitLabClient:
         """A client with GITLAB_TOKEN, or CI_JOB_TOKEN where GitLab accepts it."""
         if not self.base_url:
-            raise UsageError(f"ds-runner {command}: no GitLab URL; set CI_SERVER_URL "
-                             "or pass --server-url")
+            raise MissingContextError(f"ds-runner {command}: no GitLab URL; set CI_SERVER_URL "
+                                      "or pass --server-url")
         if not self.project:
-            raise UsageError(f"ds-runner {command}: no project; set CI_PROJECT_ID "
-                             "or pass --project")
+            raise MissingContextError(f"ds-runner {command}: no project; set CI_PROJECT_ID "
+                                      "or pass --project")
         if not self.token and not (job_token_ok and self.job_token):
             why = WHY_NO_JOB_TOKEN.get(command, "")
             if self.job_token and why:

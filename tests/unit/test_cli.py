@@ -6,7 +6,7 @@ import click
 import pytest
 
 from runner import cli
-from runner.errors import ConfigError, KernelDiedError
+from runner.errors import ConfigError, ExitCode, GitLabError
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def fake_command(monkeypatch: pytest.MonkeyPatch) -> list[BaseException | int]:
 
 
 @pytest.mark.parametrize("outcome,code", [
-    (0, 0), (4, 4), (ConfigError("bad key 'x'"), 2), (KernelDiedError("dead"), 4),
+    (0, 0), (4, 4), (ConfigError("bad key 'x'"), 2), (GitLabError("502 after retries"), 5),
     (KeyboardInterrupt(), 130),
 ])
 def test_exit_codes(fake_command: list[BaseException | int], outcome: BaseException | int,
@@ -45,7 +45,7 @@ def test_unexpected_error_writes_masked_log(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GITLAB_TOKEN", "glpat-verysecret")
     fake_command.append(RuntimeError("boom glpat-verysecret"))
-    assert cli.main(["fake"]) == cli.EXIT_INTERNAL
+    assert cli.main(["fake"]) == ExitCode.INTERNAL
     text = (tmp_path / cli.ERROR_LOG).read_text()
     assert "RuntimeError" in text and "glpat-verysecret" not in text
     assert "glpat-verysecret" not in capsys.readouterr().err
