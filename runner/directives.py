@@ -119,7 +119,7 @@ def normalise_path(raw: str, where: str, error: type[UsageError] = DirectiveErro
         raise error(f"{where}: the path points outside the repository")
     if not norm.endswith(NOTEBOOK_SUFFIX) or posixpath.basename(norm) == NOTEBOOK_SUFFIX:
         hint = " (did you mean [skip run]?)" if norm.lower() == "skip" else ""
-        raise error(f"{where}: not a notebook, the path must end in .ipynb{hint}")
+        raise error(f"{where}: not a notebook, the path must end in {NOTEBOOK_SUFFIX}{hint}")
     return norm
 
 

@@ -30,10 +30,10 @@ from typing import Any
 from runner import reaper
 from runner.livelog import LiveLog
 from runner.metrics import CellError
+from runner.parameters import ERROR_CELL_TAG
 
 logger = logging.getLogger(__name__)
 
-ERROR_TAG = "papermill-error-cell-tag"  # papermill drops these cells when a notebook is re-run
 STARTUP_TIMEOUT = 60.0
 SAVE_EVERY = 1.0  # seconds between saves during the run, at least
 SAVE_SHARE = 0.1  # and saving takes at most this share of the run
@@ -214,7 +214,7 @@ def _mark_stop(nb: Any, index: int | None, text: str) -> None:
 
     def marker(source: str) -> Any:
         cell = v4.new_markdown_cell(source)
-        cell.metadata["tags"] = [ERROR_TAG]
+        cell.metadata["tags"] = [ERROR_CELL_TAG]
         return cell
 
     style = 'style="color:red; font-size:1.5em;"'

@@ -23,10 +23,10 @@ from typing import Any
 from runner import log
 from runner.errors import NOTEBOOK_USAGE_ERRORS, STATUS_CODES, ExitCode, UsageError
 from runner.injection import inject_parameters, prepare_parameters, resolve_config
-from runner.masking import MASK, MIN_SECRET_LENGTH, Masker
+from runner.masking import MASK, MIN_SECRET_LENGTH, Masker, masker_for
 from runner.metrics import OUTPUT_DIR_ENV, RunResult
 from runner.outputs import NotebookWriter, clear_stale, finish_result, notebook_output_dir
-from runner.paths import outside_repository
+from runner.paths import NOTEBOOK_SUFFIX, OUTPUT_DIR, notebook_stem, outside_repository
 from runner.schedule import NotRun, Schedule, Turn
 
 logger = logging.getLogger(__name__)
@@ -74,8 +74,8 @@ def exit_code_for(result: RunResult) -> ExitCode:
 def _locate(notebook: str | Path, repo: Path) -> tuple[Path, str]:
     path = Path(notebook)
     path = (path if path.is_absolute() else repo / path).resolve()
-    if path.suffix != ".ipynb":
-        raise UsageError(f"{notebook}: not a notebook (expected a .ipynb file)")
+    if path.suffix != NOTEBOOK_SUFFIX:
+        raise UsageError(f"{notebook}: not a notebook (expected a {NOTEBOOK_SUFFIX} file)")
     if not path.is_file():
         raise UsageError(f"{notebook}: notebook not found (relative paths are taken from "
                          f"the repository {repo})")
@@ -135,7 +135,7 @@ def load_declared(path: Path, name: str) -> Container[str] | None:
 
 
 def prepare_run(notebook: str | Path, *, repo: Path = Path("."),
-                output_dir: Path = Path(".ds-runner"),
+                output_dir: Path = Path(OUTPUT_DIR),
                 parameters: Mapping[str, Any] | None = None,
                 secret_parameters: Mapping[str, str] | None = None,
                 config_path: str | None = None, timeout: float | None = None,
@@ -174,7 +174,7 @@ def prepare_run(notebook: str | Path, *, repo: Path = Path("."),
                                               secret_parameters or {})
     injected = {**runner_values, **values}
     secrets = _secret_values(rel, injected, secret_names)
-    masker = Masker.from_env(extra=secrets)
+    masker = masker_for(*secrets)
     log.masker().add(secrets)
     # A -p value can equal a secret too: what is shown (the injected cell, metadata, metrics.json)
     # is masked like any other text.
@@ -239,11 +239,11 @@ def _sweep(plan: RunPlan, env: Mapping[str, str], notebook_file: Path, started_a
 
     if plan.sweep_store:
         _sweep_store(plan, env, started_at)
-    nested = plan.repo / Path(plan.notebook).with_suffix("")
+    nested = plan.repo / notebook_stem(plan.notebook)
     exclude = {notebook_file, notebook_file.with_name(notebook_file.name + ".tmp"),
                plan.folder / RECORDS_FILE}
     exclude |= {p for p in plan.folder.iterdir() if p.is_dir() and (
-        (nested / p.name).is_dir() or (nested / f"{p.name}.ipynb").is_file())}
+        (nested / p.name).is_dir() or (nested / f"{p.name}{NOTEBOOK_SUFFIX}").is_file())}
     plan.masker.sweep([plan.folder], exclude)
 
 
@@ -291,7 +291,7 @@ def run_plan(plan: RunPlan, turn: Turn | None = None) -> RunResult:
     clock: dict[str, Any] = {"start": time.monotonic(), "started_at": _now()}
 
     def prepare_folder() -> None:
-        clear_stale(plan.folder, plan.repo / Path(plan.notebook).with_suffix(""))
+        clear_stale(plan.folder, plan.repo / notebook_stem(plan.notebook))
         plan.folder.mkdir(parents=True, exist_ok=True)
 
     def on_turn() -> float:
@@ -346,7 +346,7 @@ def run_plan(plan: RunPlan, turn: Turn | None = None) -> RunResult:
 
 
 def execute_notebook(notebook: str | Path, *, repo: Path = Path("."),
-                     output_dir: Path = Path(".ds-runner"),
+                     output_dir: Path = Path(OUTPUT_DIR),
                      parameters: Mapping[str, Any] | None = None,
                      secret_parameters: Mapping[str, str] | None = None,
                      config_path: str | None = None, timeout: float | None = None,

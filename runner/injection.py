@@ -12,6 +12,7 @@ from typing import Any
 from runner.config import default_config_for, load_yaml
 from runner.errors import ConfigError, UsageError
 from runner.parameters import (
+    ERROR_CELL_TAG,
     INJECTED_TAG,
     Declared,
     injected_source,
@@ -22,7 +23,6 @@ from runner.parameters import (
 logger = logging.getLogger(__name__)
 
 RUNNER_PARAMETERS = ("config_path", "device", "output_dir")
-_ERROR_TAG = "papermill-error-cell-tag"
 _HOW_TO_SET = {"config_path": "--config", "device": "the DS_DEVICE variable",
                "output_dir": "--output-dir"}
 
@@ -77,7 +77,7 @@ def inject_parameters(nb: Any, kernel_name: str, language: str,
     nbf: Any = nbformat
     cell = nbf.v4.new_code_cell(injected_source(kernel_name, language, parameters))
     cell.metadata["tags"] = [INJECTED_TAG]
-    cells = [c for c in nb.cells if _ERROR_TAG not in c.get("metadata", {}).get("tags", [])]
+    cells = [c for c in nb.cells if ERROR_CELL_TAG not in c.get("metadata", {}).get("tags", [])]
     old = [i for i, c in enumerate(cells) if INJECTED_TAG in c.metadata.get("tags", [])]
     anchor = parameters_cell_index(nbf.from_dict({"cells": cells}))
     if old:

@@ -11,13 +11,12 @@ from typing import Any
 from runner.masking import Masker
 from runner.metrics import METRICS_REPORT_FILE, RunResult, mask_records, read_records
 from runner.parameters import INJECTED_TAG
+from runner.paths import NOTEBOOK_SUFFIX, notebook_stem
 
 
 def notebook_output_dir(output_dir: Path, notebook: str) -> Path:
     """``<output_dir>/<repository path without .ipynb>``, e.g. ``.ds-runner/notebooks/train``."""
-    path = PurePosixPath(notebook)
-    stem = path.name[: -len(".ipynb")] if path.name.endswith(".ipynb") else path.name
-    return Path(output_dir).joinpath(*path.parent.parts, stem)
+    return Path(output_dir).joinpath(*PurePosixPath(notebook_stem(notebook)).parts)
 
 
 def clear_stale(folder: Path, nested_sources: Path) -> None:
@@ -31,7 +30,7 @@ def clear_stale(folder: Path, nested_sources: Path) -> None:
     for entry in folder.iterdir():
         if entry.is_dir() and not entry.is_symlink():
             if (nested_sources / entry.name).is_dir() or \
-                    (nested_sources / f"{entry.name}.ipynb").is_file():
+                    (nested_sources / f"{entry.name}{NOTEBOOK_SUFFIX}").is_file():
                 continue
             shutil.rmtree(entry)
         else:

@@ -21,8 +21,11 @@ import yaml
 
 from runner.errors import UsageError
 
+# papermill's cell tags: the notebook's parameters cell, the cell papermill (and ds-runner) injects
+# after it, and the marker cells of a failed run, which papermill drops when a notebook is re-run
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
+ERROR_CELL_TAG = "papermill-error-cell-tag"
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 _ANNOTATIONS: dict[str, type] = {"bool": bool, "int": int, "float": float, "str": str,

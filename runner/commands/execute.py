@@ -19,6 +19,7 @@ from runner import log
 from runner.config import parameter_values
 from runner.errors import ExitCode, UsageError
 from runner.metrics import RunResult
+from runner.paths import OUTPUT_DIR
 
 
 def _relative(path: Path) -> str:
@@ -82,7 +83,7 @@ def _json_when_refused(run: Callable[..., int]) -> Callable[..., int]:
                    "inference_config.yaml for inference/scoring notebooks, else "
                    "training_config.yaml. Env: DS_CONFIG.")
 @click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path(".ds-runner"), envvar="DS_OUTPUT_DIR", show_default=True,
+              default=Path(OUTPUT_DIR), envvar="DS_OUTPUT_DIR", show_default=True,
               help="Where outputs go, one folder per notebook (relative to --repo). "
                    "Env: DS_OUTPUT_DIR.")
 @click.option("--repo", type=click.Path(file_okay=False, exists=True, path_type=Path),

@@ -19,10 +19,10 @@ import click
 from runner.config import INFERENCE_CONFIG, default_config_for, parameter_values
 from runner.errors import UsageError
 from runner.metrics import RunResult
+from runner.paths import NOTEBOOK_GLOB, OUTPUT_DIR
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_GLOB = "notebooks/**/*.ipynb"
 _SHOWN_METRICS = 4
 
 
@@ -149,9 +149,9 @@ def run_local(repo: Path, notebooks: Sequence[str], run_all: bool, glob: str, ou
 @click.option("--all", "run_all", is_flag=True, help="Run every notebook matching --glob.")
 @click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=".",
               show_default=True, help="Repository root.")
-@click.option("--glob", default=DEFAULT_GLOB, envvar="DS_NOTEBOOKS_GLOB", show_default=True,
+@click.option("--glob", default=NOTEBOOK_GLOB, envvar="DS_NOTEBOOKS_GLOB", show_default=True,
               help="Which files are notebooks.")
-@click.option("--output-dir", type=click.Path(path_type=Path), default=".ds-runner",
+@click.option("--output-dir", type=click.Path(path_type=Path), default=OUTPUT_DIR,
               envvar="DS_OUTPUT_DIR", show_default=True, help="Where results and reports go.")
 @click.option("-p", "--parameter", "parameters", type=(str, str), multiple=True,
               help="NAME VALUE passed to every notebook (repeatable).")
