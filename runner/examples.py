@@ -13,8 +13,8 @@ from pathlib import Path
 
 from runner.config import Config, metric_directions
 from runner.errors import ConfigError
-from runner.gates import parse_gates
 from runner.mlflow_env import mlflow_env
+from runner.report.gates import parse_gates
 
 _GITLAB_MLFLOW = re.compile(r"^(?P<server>https?://.+?)/api/v4/projects/(?P<project>[^/]+)"
                             r"/ml/mlflow/?$")

@@ -8,7 +8,7 @@ import click
 
 from runner.publish import get, publish
 from runner.publish.options import ci_env, ci_options, show
-from runner.wiki import MAX_ROWS
+from runner.report.wiki_pages import MAX_ROWS
 
 
 @click.command("wiki")

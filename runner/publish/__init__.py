@@ -1,9 +1,9 @@
 """The sinks: where the reports go (the MR comment, the wiki, the release, local files).
 
 :func:`publish` is the one report pipeline. It reads the runs, lets the sink connect and say what
-each run is compared with, builds the reports once (``runner.runs.build_reports``: baselines and
-gate rows) and hands them to the sink, which renders, masks and writes them. Nothing is printed:
-what happened comes back as an :class:`Outcome` for the command to print.
+each run is compared with, builds the reports once (``runner.report.runs.build_reports``:
+baselines and gate rows) and hands them to the sink, which renders, masks and writes them. Nothing
+is printed: what happened comes back as an :class:`Outcome` for the command to print.
 
 A sink is a :class:`Sink`; :data:`SINKS` names each by ``"module:attribute"`` so that only the
 sink in use is imported (``ds-runner run`` never imports python-gitlab). A new sink is one module
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Protocol
 
 from runner.errors import RunnerError, UsageError
-from runner.render import NotebookReport
-from runner.runs import Compared, Links, LocalRun, build_reports, load_runs
+from runner.report.render import NotebookReport
+from runner.report.runs import Compared, Links, LocalRun, build_reports, load_runs
 
 
 @dataclass

@@ -22,9 +22,9 @@ from runner.errors import GitLabError, UsageError
 from runner.gitlab_client import GitLabClient, ProjectJob
 from runner.metrics import METRICS_FILE, RunResult
 from runner.pipeline import job_name as child_job_name
-from runner.release import parse_release_metrics
-from runner.render import BaselineOrigin
-from runner.runs import LocalRun
+from runner.report.release_notes import parse_release_metrics
+from runner.report.render import BaselineOrigin
+from runner.report.runs import LocalRun
 
 logger = logging.getLogger(__name__)
 DEFAULT_TAG_REGEX = r"^v\d+\.\d+\.\d+$"

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from runner.errors import MissingContextError, MissingTokenError
 from runner.gitlab_client import GitLabClient
 from runner.masking import Masker, masker_for
-from runner.render import RunContext
+from runner.report.render import RunContext
 
 WHY_NO_JOB_TOKEN = {
     "comment": "GitLab does not accept CI_JOB_TOKEN for writing merge-request notes",

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from runner.comments import MARKER, parse_history, render_comment
 from runner.gitlab_client import GitLabClient, MergeRequest, Note
 from runner.publish import Outcome
 from runner.publish.baseline import (
@@ -16,8 +15,9 @@ from runner.publish.baseline import (
     target_baseline,
 )
 from runner.publish.ci import CiEnv
-from runner.render import NotebookReport, RunContext, job_url_of
-from runner.runs import Compared, Links, LocalRun
+from runner.report.comment_body import MARKER, parse_history, render_comment
+from runner.report.render import NotebookReport, RunContext, job_url_of
+from runner.report.runs import Compared, Links, LocalRun
 
 logger = logging.getLogger(__name__)
 

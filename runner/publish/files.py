@@ -15,16 +15,16 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from runner.comments import latest_metrics, parse_history, render_comment
 from runner.config import load_yaml
 from runner.masking import masker_for
 from runner.metrics import RunResult, find_results
-from runner.pages import FolderStore, RunLog
 from runner.paths import OUTPUT_DIR
 from runner.publish import Outcome, publish
-from runner.render import NotebookReport, RunContext
-from runner.runs import Compared, Links, LocalRun, find_config
-from runner.wiki import Layout
+from runner.report.comment_body import latest_metrics, parse_history, render_comment
+from runner.report.pages import FolderStore, RunLog
+from runner.report.render import NotebookReport, RunContext
+from runner.report.runs import Compared, Links, LocalRun, find_config
+from runner.report.wiki_pages import Layout
 
 COMMENT_FILE = "comment.md"
 WIKI_DIR = "wiki"

@@ -19,9 +19,9 @@ from runner.publish.baseline import (
     production_tags,
 )
 from runner.publish.ci import CiEnv
-from runner.release import ReleaseInfo, render_release_notes
-from runner.render import NotebookReport, gate_table
-from runner.runs import Compared, Links, LocalRun
+from runner.report.release_notes import ReleaseInfo, render_release_notes
+from runner.report.render import NotebookReport, gate_table
+from runner.report.runs import Compared, Links, LocalRun
 
 logger = logging.getLogger(__name__)
 

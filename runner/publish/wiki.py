@@ -1,9 +1,9 @@
 """``ds-runner wiki``: add this run's rows to the notebook pages and the index, safely.
 
-The project wiki is a shared :class:`~runner.pages.PageStore`: ``runner.pages`` merges, archives,
-masks and re-checks each write, since GitLab's wiki API has no compare-and-swap and another
-pipeline may write the same page. A create that loses a race gets 400 "already exists" and is
-retried as an update.
+The project wiki is a shared :class:`~runner.report.pages.PageStore`: ``runner.report.pages``
+merges, archives, masks and re-checks each write, since GitLab's wiki API has no compare-and-swap
+and another pipeline may write the same page. A create that loses a race gets 400 "already exists"
+and is retried as an update.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from runner.gitlab_client import GitLabClient
-from runner.pages import RunLog
 from runner.publish import Outcome
 from runner.publish.ci import CiEnv
-from runner.render import NotebookReport
-from runner.runs import Compared, Links, LocalRun
-from runner.wiki import MAX_ROWS, Layout, UrlFor, wiki_url_for
+from runner.report.pages import RunLog
+from runner.report.render import NotebookReport
+from runner.report.runs import Compared, Links, LocalRun
+from runner.report.wiki_pages import MAX_ROWS, Layout, UrlFor, wiki_url_for
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 import gitlab as gl
 import pytest
 
-from runner.comments import MARKER
 from runner.publish.baseline import MAX_JOBS, MAX_PROBES
+from runner.report.comment_body import MARKER
 from tests.gitlab_emulator import GitLabEmulator, Pipeline
 from tests.publish_helpers import BOT_TOKEN, Scene, make_scene
 from tests.report_helpers import make_result

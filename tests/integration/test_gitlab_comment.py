@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.comments import MARKER, parse_history
 from runner.metrics import CellError
+from runner.report.comment_body import MARKER, parse_history
 from tests.gitlab_emulator import GitLabEmulator
 from tests.publish_helpers import BOT_TOKEN, MAIN_SHA, SHA, Scene, make_scene, release_description
 from tests.report_helpers import make_result

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.release import parse_release_metrics
+from runner.report.release_notes import parse_release_metrics
 from tests.gitlab_emulator import GitLabEmulator
 from tests.publish_helpers import BOT_TOKEN, SHA, Scene, make_scene, release_description
 from tests.report_helpers import make_result, write_result

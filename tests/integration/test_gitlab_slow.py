@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.comments import MARKER
 from runner.gitlab_client import GitLabClient
+from runner.report.comment_body import MARKER
 from tests.gitlab_emulator import GitLabEmulator
 from tests.publish_helpers import BOT_TOKEN, SHA, Scene, make_scene
 

@@ -12,7 +12,7 @@ from runner.publish import publish
 from runner.publish.ci import CiEnv
 from runner.publish.options import show
 from runner.publish.wiki import WikiSink
-from runner.wiki import parse_rows
+from runner.report.wiki_pages import parse_rows
 from tests.gitlab_emulator import GitLabEmulator
 from tests.publish_helpers import BOT_TOKEN, SHA, Scene, make_scene
 from tests.report_helpers import make_result

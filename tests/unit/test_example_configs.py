@@ -21,7 +21,7 @@ from runner.examples import (
     positive,
     resolve_under,
 )
-from runner.gates import NoRegression, Threshold, parse_gates
+from runner.report.gates import NoRegression, Threshold, parse_gates
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAINING_METRICS = {"auc", "accuracy", "f1", "logloss", "training_time_s", "tuning_time_s",

@@ -3,8 +3,17 @@ from __future__ import annotations
 import pytest
 
 from runner.errors import ConfigError
-from runner.gates import GATES, Gates, NoRegression, Threshold, evaluate, failed, get, parse_gates
-from runner.render import gate_table
+from runner.report.gates import (
+    GATES,
+    Gates,
+    NoRegression,
+    Threshold,
+    evaluate,
+    failed,
+    get,
+    parse_gates,
+)
+from runner.report.render import gate_table
 
 CONFIG = {
     "metrics": {"latency_p95_ms": {"direction": "lower"}},

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from runner.comments import (
+from runner.masking import Masker
+from runner.metrics import CellError
+from runner.publish.files import write_local_report
+from runner.report.comment_body import (
     MARKER,
     MAX_HISTORY,
     encode_history,
@@ -15,13 +18,10 @@ from runner.comments import (
     parse_history,
     render_comment,
 )
-from runner.gates import GateResult
-from runner.masking import Masker
-from runner.metrics import CellError
-from runner.publish.files import write_local_report
-from runner.release import ReleaseInfo, parse_release_metrics, render_release_notes
-from runner.render import NotebookReport, RunContext, delta, metrics_table
-from runner.wiki import (
+from runner.report.gates import GateResult
+from runner.report.release_notes import ReleaseInfo, parse_release_metrics, render_release_notes
+from runner.report.render import NotebookReport, RunContext, delta, metrics_table
+from runner.report.wiki_pages import (
     Layout,
     index_row,
     merge_rows,

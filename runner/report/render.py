@@ -10,9 +10,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from runner.gates import GateResult
-from runner.gates.base import number
 from runner.metrics import RunResult
+from runner.report.gates import GateResult
+from runner.report.gates.base import number
 
 STATUS_ICONS = {"success": "✅", "failed": "❌", "timeout": "⏱️", "kernel_died": "💀",
                 "error": "⚠️"}

@@ -9,9 +9,10 @@ gates:
     - {metric: auc, tolerance: 0.01}   # relative; direction from `metrics: {auc: {direction}}`
 ```
 
-Each key under ``gates:`` is a plug-in in :data:`GATES` (protocols in ``runner.gates.base``); a
-new kind of gate is one module beside these plus one line there. Every run also gets the
-``run_status`` check. A metric the run did not record fails every gate that names it.
+Each key under ``gates:`` is a plug-in in :data:`GATES` (protocols in
+``runner.report.gates.base``); a new kind of gate is one module beside these plus one line there.
+Every run also gets the ``run_status`` check. A metric the run did not record fails every gate
+that names it.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from typing import Any
 
 from runner.config import Config
 from runner.errors import ConfigError
-from runner.gates.base import Check, Gate, GateInput, GateResult
-from runner.gates.regression import NoRegression, NoRegressions
-from runner.gates.status import RunStatus
-from runner.gates.threshold import Threshold, Thresholds
+from runner.report.gates.base import Check, Gate, GateInput, GateResult
+from runner.report.gates.regression import NoRegression, NoRegressions
+from runner.report.gates.status import RunStatus
+from runner.report.gates.threshold import Threshold, Thresholds
 
 GATES: dict[str, Gate] = {"thresholds": Thresholds(), "no_regression": NoRegressions()}
 RUN_STATUS: Check = RunStatus()

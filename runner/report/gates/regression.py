@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from runner.config import Config
 from runner.errors import ConfigError
-from runner.gates.base import Check, GateInput, GateResult, number
+from runner.report.gates.base import Check, GateInput, GateResult, number
 
 
 @dataclass(frozen=True)

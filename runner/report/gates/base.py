@@ -2,7 +2,7 @@
 
 A *gate* is a kind of check named by a key under ``gates:`` in a notebook's config (``thresholds``,
 ``no_regression``); it parses that block into *checks*, and each check turns a run into rows of
-the gate table. The registry of gates is ``runner.gates.GATES``.
+the gate table. The registry of gates is ``runner.report.gates.GATES``.
 """
 
 from __future__ import annotations

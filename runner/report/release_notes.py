@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runner.render import (
+from runner.report.render import (
     NotebookReport,
     cell,
     failure_block,

@@ -21,8 +21,8 @@ from typing import Protocol
 from runner.errors import GitLabError
 from runner.masking import Masker
 from runner.metrics import RunResult
-from runner.render import RunContext
-from runner.wiki import (
+from runner.report.render import RunContext
+from runner.report.wiki_pages import (
     MAX_ROWS,
     Layout,
     Row,

@@ -1,6 +1,6 @@
 """The runs every report starts from: each ``metrics.json`` under the results folder with its
 notebook's config; :func:`build_reports` makes them into reports
-(:class:`~runner.render.NotebookReport`) with their baselines and gate rows, once per sink.
+(:class:`~runner.report.render.NotebookReport`) with their baselines and gate rows, once per sink.
 
 No GitLab here: ``ds-runner run`` builds its local report from this module too; the GitLab
 baselines are in ``runner.publish.baseline``."""
@@ -15,9 +15,9 @@ from typing import Any
 
 from runner.config import default_config_for, load_yaml, metric_directions
 from runner.errors import UsageError
-from runner.gates import GateResult, evaluate, parse_gates
 from runner.metrics import METRICS_FILE, RunResult, find_results
-from runner.render import BaselineOrigin, NotebookReport
+from runner.report.gates import GateResult, evaluate, parse_gates
+from runner.report.render import BaselineOrigin, NotebookReport
 
 
 @dataclass

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from runner.render import (
+from runner.report.render import (
     NotebookReport,
     RunContext,
     baseline_line,

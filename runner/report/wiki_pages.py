@@ -1,6 +1,6 @@
 """The wiki run log: one page per notebook (a table of runs, newest first), an index page and an
 archive page per notebook for rows beyond the bound. Pure rendering and parsing (unmasked:
-the writer in ``runner.pages`` masks what it writes); rows carry a
+the writer in ``runner.report.pages`` masks what it writes); rows carry a
 hidden key so concurrent writers can merge instead of overwriting each other.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from runner.metrics import RunResult
 from runner.paths import notebook_stem
-from runner.render import RunContext, cell, link, metrics_inline, short_sha, status_badge
+from runner.report.render import RunContext, cell, link, metrics_inline, short_sha, status_badge
 
 PAGE_MARKER = "<!-- ds-pipeline:wiki-runs -->"
 INDEX_MARKER = "<!-- ds-pipeline:wiki-index -->"

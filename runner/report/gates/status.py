@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runner.gates.base import GateInput, GateResult
+from runner.report.gates.base import GateInput, GateResult
 
 
 @dataclass(frozen=True)
