@@ -21,7 +21,7 @@ from runner.publish.options import ci_env, ci_options, show
 def command(**kwargs: Any) -> int:
     """Download the .ds-runner/ results of the child pipeline(s) this pipeline triggered
     (parallel mode) into --results-dir (token: GITLAB_TOKEN)."""
-    from runner.collect import MB, Limits, collect
+    from runner.publish.collect import MB, Limits, collect
 
     env = ci_env(kwargs)
     return show(collect(env, kwargs["results_dir"], trigger_job=kwargs["trigger_job"],

@@ -7,7 +7,8 @@ is printed: what happened comes back as an :class:`Outcome` for the command to p
 
 A sink is a :class:`Sink`; :data:`SINKS` names each by ``"module:attribute"`` so that only the
 sink in use is imported (``ds-runner run`` never imports python-gitlab). A new sink is one module
-beside these plus one line in :data:`SINKS` (docs/sinks.md).
+beside these plus one line in :data:`SINKS` (docs/sinks.md). Beside the sinks, ``collect``
+brings a child pipeline's results into the parent job before any sink reads them.
 """
 
 from __future__ import annotations
