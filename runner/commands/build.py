@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from runner import log
-from runner.build import BUILDERS, Login, Source, Storage, ensure_image
-from runner.hashing import parse_build_args
+from runner.build.hashing import parse_build_args
+from runner.build.image import BUILDERS, Login, Source, Storage, ensure_image
 
 _PATH = click.Path(path_type=Path)
 

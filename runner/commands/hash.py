@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from runner.hashing import DEFAULT_PREFIX, content_hash, parse_build_args
+from runner.build.hashing import DEFAULT_PREFIX, content_hash, parse_build_args
 
 
 @click.command("hash")

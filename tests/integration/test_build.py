@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.build import (
+from runner.build.hashing import content_hash
+from runner.build.image import (
     BuildSpec,
     Docker,
     Login,
@@ -22,11 +23,10 @@ from runner.build import (
     run_steps,
     storage_driver_for,
 )
+from runner.build.oci import RegistryClient
 from runner.cli import main
 from runner.errors import RegistryError, UsageError
-from runner.hashing import content_hash
 from runner.masking import Masker
-from runner.registry import RegistryClient
 from tests.registry_helpers import (
     BASE_IMAGE,
     PASSWORD,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
+from runner.build.oci import ACCEPT, MANIFEST_MEDIA_TYPES, ImageRef, RegistryClient
 from runner.errors import RegistryError
-from runner.registry import ACCEPT, MANIFEST_MEDIA_TYPES, ImageRef, RegistryClient
 from tests.registry_helpers import (
     PASSWORD,
     USER,

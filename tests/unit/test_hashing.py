@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from runner.build.hashing import collect_files, content_hash, parse_build_args
 from runner.cli import main
 from runner.errors import UsageError
-from runner.hashing import collect_files, content_hash, parse_build_args
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """build-container: build and push the notebook image only when its content-hash tag is missing.
 
-``ensure_image`` hashes the inputs (runner.hashing), asks the registry for the tag
-(runner.registry) and, only when it is absent, runs a builder: ``buildah`` (default; chroot
+``ensure_image`` hashes the inputs (runner.build.hashing), asks the registry for the tag
+(runner.build.oci) and, only when it is absent, runs a builder: ``buildah`` (default; chroot
 isolation, no daemon) or ``docker`` (docker-in-docker). It writes a dotenv file
 (``DS_IMAGE``, ``DS_IMAGE_TAG``, ``DS_IMAGE_BUILT``) for later jobs' ``image:``.
 """
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from runner.build.hashing import content_hash
 from runner.errors import RegistryError, UsageError
-from runner.hashing import content_hash
 from runner.masking import Masker, masker_for
 
 logger = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ def ensure_image(source: Source, login: Login = Login(), *, builder: str = "buil
     ``dry_run`` checks the registry and returns the steps it would run, but builds, pushes and
     writes nothing.
     """
-    from runner.registry import ImageRef, RegistryClient  # requests: only when building
+    from runner.build.oci import ImageRef, RegistryClient  # requests: only when building
 
     chosen = get(builder)
     repo, args = source.repo, dict(source.build_args)
