@@ -23,12 +23,14 @@ def test_the_report_package_has_modules() -> None:
 
 @pytest.mark.parametrize("module", ["runner.report", *REPORT_MODULES])
 def test_report_modules_import_neither_gitlab_nor_the_sinks(module: str) -> None:
-    """Each module alone, in a fresh interpreter: nothing of python-gitlab, our adapter of it or
-    ``runner.publish`` is loaded on the way."""
+    """Each module alone, in a fresh interpreter: nothing of python-gitlab, our adapter of it,
+    ``runner.publish`` or ``runner.execute`` (report reads only the ``runner.metrics`` contract)
+    is loaded on the way."""
     code = (f"import sys, {module}; "
             "print(sorted(m for m in sys.modules if m == 'gitlab' or m.startswith('gitlab.') "
             "or m == 'runner.gitlab_client' or m == 'runner.publish' "
-            "or m.startswith('runner.publish.')))")
+            "or m.startswith('runner.publish.') or m == 'runner.execute' "
+            "or m.startswith('runner.execute.')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=Path(__file__).parents[2], check=True)
     assert done.stdout.strip() == "[]"
