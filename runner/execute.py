@@ -31,9 +31,27 @@ from runner.schedule import NotRun, Schedule, Turn
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RunPlan", "describe", "execute_notebook", "execute_sequence", "exit_code_for",
-           "load_declared", "notebook_output_dir", "overall_exit_code", "prepare_run",
-           "read_detect_file", "run_plan"]
+__all__ = ["RunOptions", "RunPlan", "describe", "execute_notebook", "execute_sequence",
+           "exit_code_for", "load_declared", "notebook_output_dir", "overall_exit_code",
+           "prepare_run", "read_detect_file", "run_plan"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run notebooks: what ``ds-runner execute`` and ``run`` turn their options into."""
+
+    repo: Path = Path(".")
+    output_dir: Path = Path(OUTPUT_DIR)  # relative to ``repo``
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    secret_parameters: Mapping[str, str] = field(default_factory=dict)
+    config_path: str | None = None
+    timeout: float | None = None
+    cell_timeout: float | None = None
+    kernel_name: str | None = None
+    html: bool = True
+    progress: bool = False
+    cwd: str = "repo"  # the kernel's working directory: repo, notebook or a directory
+    log_output: bool = False
 
 
 @dataclass
@@ -134,44 +152,38 @@ def load_declared(path: Path, name: str) -> Container[str] | None:
     return None if declared is None else set(declared)
 
 
-def prepare_run(notebook: str | Path, *, repo: Path = Path("."),
-                output_dir: Path = Path(OUTPUT_DIR),
-                parameters: Mapping[str, Any] | None = None,
-                secret_parameters: Mapping[str, str] | None = None,
-                config_path: str | None = None, timeout: float | None = None,
-                cell_timeout: float | None = None, kernel_name: str | None = None,
-                html: bool = True, progress: bool = False, cwd: str = "repo",
-                log_output: bool = False) -> RunPlan:
+def prepare_run(notebook: str | Path, options: RunOptions = RunOptions()) -> RunPlan:
     """Check everything that can be checked without a kernel; raise UsageError if it is wrong."""
     from runner.device import detect_device
     from runner.kernels import choose_kernel
     from runner.parameters import declared_parameters
 
-    repo = Path(repo).resolve()
-    out = Path(output_dir)
+    repo = Path(options.repo).resolve()
+    out = Path(options.output_dir)
     out = (out if out.is_absolute() else repo / out).resolve()
     if out == repo or repo.is_relative_to(out):
-        raise UsageError(f"--output-dir {output_dir} would be the repository or contain it; "
-                         "ds-runner clears stale output folders, so use a directory of its own")
-    for name, value in (("--timeout", timeout), ("--cell-timeout", cell_timeout)):
+        raise UsageError(f"--output-dir {options.output_dir} would be the repository or contain "
+                         "it; ds-runner clears stale output folders, so use a directory of its "
+                         "own")
+    for name, value in (("--timeout", options.timeout), ("--cell-timeout", options.cell_timeout)):
         if value is not None and value <= 0:
             raise UsageError(f"{name} must be a positive number of seconds, got {value:g}")
     source, rel = _locate(notebook, repo)
-    workdir = _kernel_cwd(cwd, repo, source)
+    workdir = _kernel_cwd(options.cwd, repo, source)
     nb = _load(source, rel)
-    kernel = choose_kernel(nb.metadata, kernel_name, rel)
+    kernel = choose_kernel(nb.metadata, options.kernel_name, rel)
     folder = notebook_output_dir(out, rel)
     device = detect_device()
     declared = declared_parameters(nb, kernel.name, kernel.language)
     runner_values = {
-        "config_path": _for_kernel(resolve_config(rel, nb, repo, config_path,
+        "config_path": _for_kernel(resolve_config(rel, nb, repo, options.config_path,
                                                   "config_path" in (declared or {})),
                                    repo, workdir),
         "device": device,
         "output_dir": _for_kernel(_shown_path(folder, repo), repo, workdir),
     }
-    values, secret_names = prepare_parameters(rel, declared, parameters or {},
-                                              secret_parameters or {})
+    values, secret_names = prepare_parameters(rel, declared, options.parameters,
+                                              options.secret_parameters)
     injected = {**runner_values, **values}
     secrets = _secret_values(rel, injected, secret_names)
     masker = masker_for(*secrets)
@@ -181,8 +193,8 @@ def prepare_run(notebook: str | Path, *, repo: Path = Path("."),
     shown = {k: (MASK if k in secret_names else masker.mask_obj(v, keys=True))
              for k, v in injected.items()}
     return RunPlan(rel, source, repo, folder, nb, kernel.name, kernel.language, injected, shown,
-                   device, masker, timeout, cell_timeout, html, progress, secret_names,
-                   workdir, log_output)
+                   device, masker, options.timeout, options.cell_timeout, options.html,
+                   options.progress, secret_names, workdir, options.log_output)
 
 
 def _kernel_cwd(choice: str, repo: Path, source: Path) -> Path:
@@ -345,20 +357,9 @@ def run_plan(plan: RunPlan, turn: Turn | None = None) -> RunResult:
     return result
 
 
-def execute_notebook(notebook: str | Path, *, repo: Path = Path("."),
-                     output_dir: Path = Path(OUTPUT_DIR),
-                     parameters: Mapping[str, Any] | None = None,
-                     secret_parameters: Mapping[str, str] | None = None,
-                     config_path: str | None = None, timeout: float | None = None,
-                     cell_timeout: float | None = None, kernel_name: str | None = None,
-                     html: bool = True, progress: bool = False, cwd: str = "repo",
-                     log_output: bool = False) -> RunResult:
+def execute_notebook(notebook: str | Path, options: RunOptions = RunOptions()) -> RunResult:
     """Run one notebook; see the module docstring for what raises and what is returned."""
-    plan = prepare_run(notebook, repo=repo, output_dir=output_dir, parameters=parameters,
-                       secret_parameters=secret_parameters, config_path=config_path,
-                       timeout=timeout, cell_timeout=cell_timeout, kernel_name=kernel_name,
-                       html=html, progress=progress, cwd=cwd, log_output=log_output)
-    return run_plan(plan)
+    return run_plan(prepare_run(notebook, options))
 
 
 def describe(result: RunResult) -> str:
@@ -398,8 +399,9 @@ def read_detect_file(path: str) -> tuple[list[str], bool, str]:
     return notebooks, bool(data.get("skip", False)), str(data.get("reason", ""))
 
 
-def execute_sequence(notebooks: list[str], *, on_result: Callable[[RunResult], None] | None = None,
-                     jobs: int = 1, **options: Any) -> list[RunResult]:
+def execute_sequence(notebooks: list[str], options: RunOptions = RunOptions(), *,
+                     on_result: Callable[[RunResult], None] | None = None,
+                     jobs: int = 1) -> list[RunResult]:
     """Run several notebooks, continuing after failures; results (and ``on_result``) in the
     order given.
 
@@ -411,7 +413,7 @@ def execute_sequence(notebooks: list[str], *, on_result: Callable[[RunResult], N
     """
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
-    plans = [prepare_run(notebook, **options) for notebook in dict.fromkeys(notebooks)]
+    plans = [prepare_run(notebook, options) for notebook in dict.fromkeys(notebooks)]
     if len(plans) == 1:
         result = run_plan(plans[0])
         if on_result is not None:

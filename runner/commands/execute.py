@@ -141,6 +141,7 @@ def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
     """
     from runner import reaper
     from runner.execute import (
+        RunOptions,
         describe,
         execute_sequence,
         exit_code_for,
@@ -174,12 +175,13 @@ def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
                                     "output_notebook": _relative(notebook_file)}
             click.echo(json.dumps(data, sort_keys=True))
 
+    options = RunOptions(
+        repo=repo, output_dir=output_dir, parameters=values,
+        secret_parameters=_secret_values(secret_parameters), config_path=config_path,
+        timeout=timeout, cell_timeout=cell_timeout, kernel_name=kernel_name, html=html, cwd=cwd,
+        log_output=log_output,
+        progress=sys.stderr.isatty() and not log_output if progress is None else progress)
     with reaper.graceful_stop():  # the first SIGINT/SIGTERM still saves every output
-        results = execute_sequence(
-            selected, on_result=report, jobs=jobs, repo=repo, output_dir=output_dir,
-            parameters=values, secret_parameters=_secret_values(secret_parameters),
-            config_path=config_path, timeout=timeout, cell_timeout=cell_timeout,
-            kernel_name=kernel_name, html=html, cwd=cwd, log_output=log_output,
-            progress=sys.stderr.isatty() and not log_output if progress is None else progress)
+        results = execute_sequence(selected, options, on_result=report, jobs=jobs)
         stop = reaper.stop_signal()
     return max(overall_exit_code(results), ExitCode.for_signal(stop) if stop else ExitCode.SUCCESS)

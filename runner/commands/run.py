@@ -1,147 +1,14 @@
-"""``ds-runner run``: the pipeline's work on this machine, with no GitLab.
-
-detect (the notebooks given, ``--all``, or what the last commit and the working tree changed)
--> execute each in turn -> write the merge-request comment and wiki pages it would publish to
-``<output dir>/report/`` -> print a summary table. The exit status is the worst notebook's.
-"""
+"""``ds-runner run``: the pipeline's work on this machine, with no GitLab (``runner.local``)."""
 
 from __future__ import annotations
 
-import logging
-import subprocess
 import sys
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 
-from runner.config import INFERENCE_CONFIG, default_config_for, parameter_values
-from runner.errors import UsageError
-from runner.metrics import RunResult
+from runner.config import parameter_values
 from runner.paths import NOTEBOOK_GLOB, OUTPUT_DIR
-
-logger = logging.getLogger(__name__)
-
-_SHOWN_METRICS = 4
-
-
-def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
-    return done.stdout if done.returncode == 0 else ""
-
-
-def _working_tree_changes(repo: Path, glob: str) -> list[str]:
-    """Notebooks modified, added or untracked in the working tree (not yet committed)."""
-    out = _git(repo, "status", "--porcelain", "-z", "--untracked-files=all", "--",
-               f":(glob){glob}")
-    paths = []
-    entries = iter(out.split("\0"))
-    for entry in entries:
-        if len(entry) < 4:
-            continue
-        status, path = entry[:2], entry[3:]
-        if status[0] == "R":  # a rename is followed by its source path
-            next(entries, None)
-        if "D" not in status:
-            paths.append(path)
-    return sorted(paths)
-
-
-def select_notebooks(repo: Path, notebooks: Sequence[str], run_all: bool, glob: str) -> list[str]:
-    """What ``run`` executes, in order: explicit paths, or all, or the last commit's changes."""
-    if notebooks:
-        return list(dict.fromkeys(notebooks))
-    if run_all:
-        found = [p.relative_to(repo).as_posix() for p in repo.glob(glob) if p.is_file()]
-        # Training before inference: inference notebooks score the model training writes.
-        found = sorted((p for p in found if ".ipynb_checkpoints" not in p),
-                       key=lambda p: (default_config_for(p) == INFERENCE_CONFIG, p))
-        if not found:
-            raise UsageError(f"no notebooks match {glob!r} in {repo}")
-        return found
-    from runner.changes import DetectContext, detect
-
-    head = _git(repo, "rev-parse", "HEAD").strip()
-    if not head:
-        raise UsageError(f"{repo} is not a git repository with commits: name notebooks or --all")
-    parent = _git(repo, "rev-parse", "--verify", "-q", "HEAD~1").strip()
-    ctx = DetectContext(
-        pipeline_source="push",
-        commit_message=_git(repo, "log", "-1", "--format=%B"),
-        commit_sha=head,
-        before_sha=parent or "0" * 40,
-        notebooks_glob=glob,
-    )
-    detection = detect(repo, ctx)
-    if detection.skip:
-        click.echo(f"nothing to run: {detection.reason}", err=True)
-        return []
-    return list(dict.fromkeys([*detection.notebooks, *_working_tree_changes(repo, glob)]))
-
-
-def _summary(results: Sequence[RunResult], codes: Sequence[int]) -> str:
-    rows = ["| notebook | status | exit | time | metrics |", "|---|---|---|---|---|"]
-    for result, code in zip(results, codes, strict=True):
-        shown = list(result.metrics.items())[:_SHOWN_METRICS]
-        metrics = ", ".join(f"{k}={v:.4g}" for k, v in shown)
-        if len(result.metrics) > _SHOWN_METRICS:
-            metrics += f", +{len(result.metrics) - _SHOWN_METRICS} more"
-        rows.append(f"| {result.notebook} | {result.status} | {code} | "
-                    f"{result.duration_s:.1f} s | {metrics or '-'} |")
-    return "\n".join(rows)
-
-
-def _parameters_per_notebook(plans_for: Sequence[str], repo: Path,
-                             parameters: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Give each notebook the ``-p`` values its parameters cell declares.
-
-    ``run`` passes one set of parameters to notebooks of different kinds (``-p n_trials 3`` means
-    the training notebook); a name that no selected notebook declares is still an error.
-    """
-    from runner.execute import load_declared
-
-    declared = {nb: load_declared(repo / nb, nb) for nb in plans_for}
-    unknown = [name for name in parameters
-               if not any(name in (names or ()) for names in declared.values())]
-    if unknown:
-        raise UsageError(f"parameter(s) {', '.join(unknown)} not declared by any of: "
-                         f"{', '.join(plans_for)}")
-    return {nb: {k: v for k, v in parameters.items() if k in (names or ())}
-            for nb, names in declared.items()}
-
-
-def run_local(repo: Path, notebooks: Sequence[str], run_all: bool, glob: str, output_dir: Path,
-              parameters: Mapping[str, Any], timeout: float | None, html: bool,
-              cwd: str = "repo") -> int:
-    from runner.execute import exit_code_for, prepare_run, run_plan
-    from runner.publish.files import write_local_report
-
-    selected = select_notebooks(repo, notebooks, run_all, glob)
-    if not selected:
-        return 0
-    output_dir = output_dir if output_dir.is_absolute() else repo / output_dir
-    per_notebook = _parameters_per_notebook(selected, repo, parameters)
-    # Check every notebook before the first kernel starts, as the pipeline's detect job would.
-    plans = [prepare_run(nb, repo=repo, output_dir=output_dir, parameters=per_notebook[nb],
-                         timeout=timeout, html=html, progress=sys.stderr.isatty(), cwd=cwd)
-             for nb in selected]
-    results: list[RunResult] = []
-    codes: list[int] = []
-    for number, plan in enumerate(plans, 1):
-        click.echo(f"[{number}/{len(plans)}] {plan.notebook} ...", err=True)
-        result = run_plan(plan)
-        code = exit_code_for(result)
-        detail = f" ({result.error.ename}: {result.error.evalue})" if result.error else ""
-        click.echo(f"[{number}/{len(plans)}] {plan.notebook}: {result.status} in "
-                   f"{result.duration_s:.1f} s{detail}", err=True)
-        results.append(result)
-        codes.append(code)
-    written = write_local_report(results, output_dir / "report", repo)
-    click.echo(_summary(results, codes))
-    for path in written:
-        click.echo(f"report: {path.relative_to(repo) if path.is_relative_to(repo) else path}")
-    return max(codes)
 
 
 @click.command("run")
@@ -174,8 +41,20 @@ def command(notebooks: tuple[str, ...], run_all: bool, repo: Path, glob: str, ou
     With no NOTEBOOKS and no --all, runs what the last commit changed (obeying its [run path]
     and [skip run] directives) plus notebooks changed in the working tree.
     """
+    from runner.execute import RunOptions
+    from runner.local import Selection, run_local
+
     repo = repo.resolve()
     values = parameter_values([repo / path for path in parameter_files], parameter_yaml,
                               parameters)
-    return run_local(repo, notebooks, run_all, glob, output_dir, values, timeout, not no_html,
-                     cwd)
+    options = RunOptions(repo=repo, output_dir=output_dir, parameters=values, timeout=timeout,
+                         html=not no_html, progress=sys.stderr.isatty(), cwd=cwd)
+    outcome = run_local(Selection(notebooks, run_all, glob), options,
+                        on_progress=lambda line: click.echo(line, err=True))
+    if outcome.skipped:
+        click.echo(f"nothing to run: {outcome.skipped}", err=True)
+    if outcome.results:
+        click.echo(outcome.summary())
+    for path in outcome.reports:
+        click.echo(f"report: {path.relative_to(repo) if path.is_relative_to(repo) else path}")
+    return outcome.exit_code

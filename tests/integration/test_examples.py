@@ -157,23 +157,24 @@ def test_bad_config_fails_naming_the_key(tmp_path: Path, kernel_env: Path, noteb
 
 def test_both_examples_through_ds_runner_execute(tmp_path: Path, kernel_env: Path) -> None:
     """The runner's own path: parameters injected by ds-runner, metrics.json written."""
-    from runner.execute import execute_notebook
+    from runner.execute import RunOptions, execute_notebook
 
     model = tmp_path / "model" / "xgb_model.json"
     config = write_config(tmp_path, "training_config.yaml",
                           lambda d: d["model"].update(output_path=str(model)))
     out = tmp_path / "runner-out"
-    training = execute_notebook("notebooks/training_example.ipynb", repo=ROOT, output_dir=out,
-                                parameters={"n_trials": "2"}, config_path=str(config),
-                                html=False)
+    training = execute_notebook("notebooks/training_example.ipynb",
+                                RunOptions(repo=ROOT, output_dir=out,
+                                           parameters={"n_trials": "2"},
+                                           config_path=str(config), html=False))
     assert training.status == "success", training.error
     assert training.metrics["auc"] > 0.9 and training.metrics["trials_completed"] == 2
     assert {"roc", "feature_importance"} <= set(training.figures)
     assert training.info["mlflow_run_id"] and model.is_file()
     assert training.parameters["output_dir"] == str(out / "notebooks" / "training_example")
 
-    inference = execute_notebook("notebooks/inference_example.ipynb", repo=ROOT,
-                                 output_dir=out, html=False)
+    inference = execute_notebook("notebooks/inference_example.ipynb",
+                                 RunOptions(repo=ROOT, output_dir=out, html=False))
     assert inference.status == "success", inference.error
     assert inference.parameters["config_path"] == "inference_config.yaml"
     folder = out / "notebooks" / "inference_example"
