@@ -97,7 +97,7 @@ def select_notebooks(repo: Path, selection: Selection) -> tuple[list[str], str]:
         if not found:
             raise UsageError(f"no notebooks match {glob!r} in {repo}")
         return found, ""
-    from runner.changes import DetectContext, detect
+    from runner.detect.changes import DetectContext, detect
 
     head = _git(repo, "rev-parse", "HEAD").strip()
     if not head:

@@ -10,9 +10,9 @@ from pathlib import Path
 import click
 
 from runner import log
-from runner.changes import DetectContext, Detection
+from runner.detect.changes import DetectContext, Detection
+from runner.detect.childpipeline import MODES, ChildOptions, detect_and_write
 from runner.paths import NOTEBOOK_GLOB
-from runner.pipeline import MODES, ChildOptions, detect_and_write
 
 
 def _summary(detection: Detection) -> str:

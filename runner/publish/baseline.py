@@ -18,10 +18,10 @@ import logging
 import re
 from dataclasses import dataclass
 
+from runner.detect.childpipeline import job_name as child_job_name
 from runner.errors import GitLabError, UsageError
 from runner.gitlab_client import GitLabClient, ProjectJob
 from runner.metrics import METRICS_FILE, RunResult
-from runner.pipeline import job_name as child_job_name
 from runner.report.release_notes import parse_release_metrics
 from runner.report.render import BaselineOrigin
 from runner.report.runs import LocalRun

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.changes import DetectContext, Detection, detect
+from runner.detect.changes import DetectContext, Detection, detect
 from runner.errors import DirectiveError, UsageError
 from tests.git_helpers import ZERO_SHA, Repo, clone
 

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from runner import cli
-from runner.changes import Detection
-from runner.pipeline import (
+from runner.detect.changes import Detection
+from runner.detect.childpipeline import (
     DOTENV_LIMIT,
     EMPTY_JOB,
     ChildOptions,

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from runner.directives import Directives, check_present, combine, parse, parse_list
+from runner.detect.directives import Directives, check_present, combine, parse, parse_list
 from runner.errors import DirectiveError, UsageError
 
 NB = "notebooks/a.ipynb"

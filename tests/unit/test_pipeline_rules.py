@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from runner.changes import Detection
-from runner.pipeline import ChildOptions, child_pipeline
+from runner.detect.changes import Detection
+from runner.detect.childpipeline import ChildOptions, child_pipeline
 from scripts.ci_templates import load as load_template
 from tests.gitlab_emulator.pipeline_rules import (
     FILTERED,

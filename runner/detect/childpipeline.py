@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.changes import DetectContext, Detection, detect
+from runner.detect.changes import DetectContext, Detection, detect
 from runner.errors import UsageError
 from runner.masking import Masker
 from runner.paths import OUTPUT_DIR, notebook_stem

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner import directives as directives_mod
+from runner.detect import directives as directives_mod
 from runner.errors import DirectiveError, UsageError
 from runner.paths import NOTEBOOK_GLOB, NOTEBOOK_SUFFIX, real_path
 

@@ -20,7 +20,7 @@ Grammar (the keywords are case-insensitive, like GitLab's own ``[skip ci]``; pat
 :func:`parse_list` applies the same path rules to it.
 
 This module is pure (no git). :func:`check_present` takes what git found at the commit, so the
-caller (``runner.changes``) can look all paths up in one git call.
+caller (``runner.detect.changes``) can look all paths up in one git call.
 """
 
 from __future__ import annotations
