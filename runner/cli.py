@@ -9,7 +9,7 @@ this list in step with both):
   terminated (SIGTERM: GitLab cancelled the job or it reached its timeout).
 
 SIGINT and SIGTERM are handled here: inside ``ds-runner execute`` the first one ends the run
-with its outputs saved (``runner.reaper``), otherwise they raise ``Interrupted``.
+with its outputs saved (``runner.execute.reaper``), otherwise they raise ``Interrupted``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from typing import Any
 
 import click
 
-from runner import __version__, log, reaper
+from runner import __version__, log
 from runner.errors import ExitCode, Interrupted, RunnerError
+from runner.execute import reaper
 
 logger = logging.getLogger(__name__)
 

@@ -56,8 +56,9 @@ def parameter_values(files: Iterable[str | Path], texts: Iterable[str],
     """Parameters as ``papermill`` merges them: every ``-f`` file in order, then every ``-y``
     YAML string, then ``-p NAME VALUE``; a later source wins a name. File and YAML values keep
     their YAML types (dates stay strings, as papermill reads them); ``-p`` values stay strings
-    for ``runner.parameters`` to coerce. Bad files and strings raise ConfigError (exit 2)."""
-    from runner.engine import import_papermill
+    for ``runner.execute.parameters`` to coerce. Bad files and strings raise ConfigError
+    (exit 2)."""
+    from runner.execute.engine import import_papermill
 
     import_papermill()
     from papermill.iorw import NoDatesSafeLoader

@@ -16,7 +16,7 @@ from typing import Any
 
 from runner.config import INFERENCE_CONFIG, default_config_for
 from runner.errors import ExitCode, UsageError
-from runner.execute import RunOptions
+from runner.execute.notebook import RunOptions
 from runner.metrics import RunResult
 from runner.paths import NOTEBOOK_GLOB
 
@@ -123,7 +123,7 @@ def _parameters_per_notebook(notebooks: Sequence[str], repo: Path,
     ``run`` passes one set of parameters to notebooks of different kinds (``-p n_trials 3`` means
     the training notebook); a name that no selected notebook declares is still an error.
     """
-    from runner.execute import load_declared
+    from runner.execute.notebook import load_declared
 
     declared = {nb: load_declared(repo / nb, nb) for nb in notebooks}
     unknown = [name for name in parameters
@@ -140,7 +140,7 @@ def run_local(selection: Selection, options: RunOptions,
     """Select, check every notebook, run them one after another (``on_progress`` hears a line
     as each starts and ends) and write the local report; UsageError before any kernel starts
     when a notebook or parameter is wrong."""
-    from runner.execute import exit_code_for, prepare_run, run_plan
+    from runner.execute.notebook import exit_code_for, prepare_run, run_plan
     from runner.publish.files import write_local_report
 
     repo = options.repo

@@ -139,8 +139,8 @@ def command(notebooks: tuple[str, ...], parameters: tuple[tuple[str, str], ...],
     ran); 3 timeout; 4 kernel died; 130 interrupted (SIGINT); 143 terminated (SIGTERM). With
     several notebooks, the most severe: 143 > 130 > 4 > 3 > 1.
     """
-    from runner import reaper
-    from runner.execute import (
+    from runner.execute import reaper
+    from runner.execute.notebook import (
         RunOptions,
         describe,
         execute_sequence,

@@ -41,7 +41,7 @@ def command(notebooks: tuple[str, ...], run_all: bool, repo: Path, glob: str, ou
     With no NOTEBOOKS and no --all, runs what the last commit changed (obeying its [run path]
     and [skip run] directives) plus notebooks changed in the working tree.
     """
-    from runner.execute import RunOptions
+    from runner.execute.notebook import RunOptions
     from runner.local import Selection, run_local
 
     repo = repo.resolve()

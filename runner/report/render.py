@@ -18,7 +18,8 @@ STATUS_ICONS = {"success": "✅", "failed": "❌", "timeout": "⏱️", "kernel_
                 "error": "⚠️"}
 NO_BASELINE = "no baseline yet"
 MAX_ERROR_CHARS = 4000
-# metrics.json "artifacts" keys (runner/execute.py) -> link text; some are not worth a link.
+# metrics.json "artifacts" keys (runner/execute/notebook.py) -> link text; some are not worth
+# a link.
 ARTIFACT_LABELS = {"notebook": "executed notebook", "html": "executed notebook (HTML)"}
 HIDDEN_ARTIFACTS = {"metrics_report"}
 

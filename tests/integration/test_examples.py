@@ -157,7 +157,7 @@ def test_bad_config_fails_naming_the_key(tmp_path: Path, kernel_env: Path, noteb
 
 def test_both_examples_through_ds_runner_execute(tmp_path: Path, kernel_env: Path) -> None:
     """The runner's own path: parameters injected by ds-runner, metrics.json written."""
-    from runner.execute import RunOptions, execute_notebook
+    from runner.execute.notebook import RunOptions, execute_notebook
 
     model = tmp_path / "model" / "xgb_model.json"
     config = write_config(tmp_path, "training_config.yaml",

@@ -153,8 +153,8 @@ def test_notebook_timeout_bounds_many_short_cells(repo: Path) -> None:
 def test_saving_is_throttled_and_the_last_save_is_complete(tmp_path: Path) -> None:
     from papermill.iorw import load_notebook_node
 
-    from runner.engine import run_notebook
-    from runner.injection import inject_parameters
+    from runner.execute.engine import run_notebook
+    from runner.execute.injection import inject_parameters
 
     nb = inject_parameters(load_notebook_node(str(FIXTURES / "short_cells.ipynb")),
                            "python3", "python", {"pause": 0})
@@ -333,7 +333,7 @@ def test_console_script_reads_detect_output_from_stdin(repo: Path) -> None:
 @pytest.mark.parametrize("worker", ["alive", "none", "killed"])
 def test_html_rendering_masks_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       worker: str) -> None:
-    from runner import htmlexport
+    from runner.execute import html as htmlexport
     from runner.masking import Masker
 
     if worker == "none":
@@ -353,7 +353,7 @@ def test_html_rendering_masks_secrets(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 def test_html_after_a_cut_short_run_is_bounded(tmp_path: Path) -> None:
-    from runner import htmlexport
+    from runner.execute import html as htmlexport
 
     htmlexport.warm()
     worker = htmlexport._worker

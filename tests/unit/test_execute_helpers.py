@@ -9,13 +9,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from runner.device import detect_device
 from runner.errors import UsageError
-from runner.execute import describe, exit_code_for, overall_exit_code, read_detect_file
-from runner.kernels import choose_kernel
+from runner.execute.device import detect_device
+from runner.execute.kernels import choose_kernel
+from runner.execute.notebook import describe, exit_code_for, overall_exit_code, read_detect_file
+from runner.execute.outputs import NotebookWriter, clear_stale, notebook_output_dir
 from runner.masking import Masker
 from runner.metrics import CellError, RunResult
-from runner.outputs import NotebookWriter, clear_stale, notebook_output_dir
 
 
 def test_notebook_output_dir() -> None:
@@ -135,7 +135,7 @@ def test_papermill_is_imported_without_pyarrow() -> None:
     code = ("import sys\n"
             "from runner.config import parameter_values\n"
             "parameter_values([], ['{a: 1}'], [])\n"
-            "from runner.execute import load_declared\n"
+            "from runner.execute.notebook import load_declared\n"
             "assert 'papermill.iorw' in sys.modules\n"
             "assert 'pyarrow' not in sys.modules, 'pyarrow was imported'\n"
             "import pyarrow.fs\n")

@@ -1,4 +1,4 @@
-"""runner.livelog: masked whole lines, colours kept only where they cannot hide a secret."""
+"""runner.execute.livelog: masked whole lines, colours kept only where they cannot hide a secret."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 
 from nbformat.v4 import new_code_cell, new_notebook
 
-from runner.livelog import LiveLog, failing_line
+from runner.execute.livelog import LiveLog, failing_line
 from runner.masking import Masker
 
 SECRET = "s3cret-value-42"

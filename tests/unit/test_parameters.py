@@ -10,8 +10,8 @@ import nbformat
 import pytest
 
 from runner.errors import UsageError
-from runner.injection import inject_parameters, prepare_parameters
-from runner.parameters import Declared, coerce, declared_parameters, resolve
+from runner.execute.injection import inject_parameters, prepare_parameters
+from runner.execute.parameters import Declared, coerce, declared_parameters, resolve
 
 
 def notebook(*sources: str, tagged: int | None = 0) -> nbformat.NotebookNode:
@@ -137,7 +137,7 @@ def test_language_papermill_cannot_inspect_takes_parameters_unchecked(
     nb.metadata["kernelspec"] = {"name": "ir", "language": "R", "display_name": "R"}
     declared = declared_parameters(nb, "ir", "R")
     assert declared is not None
-    with caplog.at_level("WARNING", logger="runner.parameters"):
+    with caplog.at_level("WARNING", logger="runner.execute.parameters"):
         got = resolve("nb.ipynb", declared, {"alpha": "0.9", "label": "y", "n": "3"})
     assert got == {"alpha": 0.9, "label": "y", "n": 3}
     assert "cannot be checked" in caplog.text

@@ -254,7 +254,7 @@ def test_links_point_at_the_job_that_ran_the_notebook() -> None:
 
 def test_ds_runner_run_imports_nothing_that_talks_to_gitlab() -> None:
     """``ds-runner run`` and its report never reach python-gitlab or our adapter of it."""
-    code = ("import sys, runner.commands.run, runner.execute, runner.publish.files; "
+    code = ("import sys, runner.commands.run, runner.execute.notebook, runner.publish.files; "
             "print(sorted(m for m in sys.modules if m == 'gitlab' or m.startswith('gitlab.') "
             "or m == 'runner.gitlab_client'))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -1,5 +1,5 @@
-"""runner.schedule: notebooks take their turns in order, at most ``jobs`` at once; after a stop
-none takes one. Real threads, no kernel."""
+"""runner.execute.schedule: notebooks take their turns in order, at most ``jobs`` at once; after
+a stop none takes one. Real threads, no kernel."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from runner import reaper
-from runner.schedule import NotRun, Schedule
+from runner.execute import reaper
+from runner.execute.schedule import NotRun, Schedule
 
 LIMIT = 30  # a safety limit for each wait, never a speed target
 

@@ -6,8 +6,8 @@ At most ``jobs`` notebooks run their cells at once, and they start them in the o
 ``jobs`` 1 the job log reads as if they ran one after another). ``slot()`` lets the caller start
 ``ahead`` notebooks more than that, whose kernels start while they wait for their turn. A
 notebook's clock (``--timeout``, its duration) starts when its turn could begin, not when its
-kernel was started ahead of it. After a stop (``runner.reaper``) no notebook takes a turn any
-more: ``wait()`` raises ``NotRun``.
+kernel was started ahead of it. After a stop (``runner.execute.reaper``) no notebook takes a
+turn any more: ``wait()`` raises ``NotRun``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 
-from runner import reaper
+from runner.execute import reaper
 
 AHEAD = 2  # kernels started ahead of their turn (5 trivial notebooks, 2 cores: 1 was slower)
 POLL = 0.1  # seconds: a signal handler cannot notify a condition, so waits look at the stop
@@ -102,7 +102,7 @@ class Schedule:
 
 
 class Turn:
-    """One notebook's view of the schedule (what ``runner.execute.run_plan`` gets)."""
+    """One notebook's view of the schedule (what ``runner.execute.notebook.run_plan`` gets)."""
 
     def __init__(self, schedule: Schedule, index: int) -> None:
         self.schedule, self.index = schedule, index

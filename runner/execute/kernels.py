@@ -74,12 +74,13 @@ def choose_kernel(metadata: Mapping[str, Any], requested: str | None = None,
 
 
 def bound_kernel_manager() -> type:
-    """jupyter_client's AsyncKernelManager with the kernel session tied to us (runner.reaper):
-    the kernel gets Linux's parent-death signal, its session is registered while it runs, and
-    whatever is left in the session is killed when the kernel's resources are cleaned up."""
+    """jupyter_client's AsyncKernelManager with the kernel session tied to us
+    (runner.execute.reaper): the kernel gets Linux's parent-death signal, its session is
+    registered while it runs, and whatever is left in the session is killed when the kernel's
+    resources are cleaned up."""
     from jupyter_client.manager import AsyncKernelManager
 
-    from runner import reaper
+    from runner.execute import reaper
 
     class BoundKernelManager(AsyncKernelManager):
         session_pgid: int | None = None

@@ -56,7 +56,7 @@ _sessions: set[int] = set()  # process groups of the kernels now running
 _guardian: subprocess.Popen[str] | None = None
 _stop_signal: int | None = None
 _graceful = 0
-_guardian_lock = threading.Lock()  # kernels start on several threads (runner.schedule)
+_guardian_lock = threading.Lock()  # kernels start on several threads (runner.execute.schedule)
 
 
 def die_with_parent(parent: int) -> None:

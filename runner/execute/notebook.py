@@ -22,12 +22,12 @@ from typing import Any
 
 from runner import log
 from runner.errors import NOTEBOOK_USAGE_ERRORS, STATUS_CODES, ExitCode, UsageError
-from runner.injection import inject_parameters, prepare_parameters, resolve_config
+from runner.execute.injection import inject_parameters, prepare_parameters, resolve_config
+from runner.execute.outputs import NotebookWriter, clear_stale, finish_result, notebook_output_dir
+from runner.execute.schedule import NotRun, Schedule, Turn
 from runner.masking import MASK, MIN_SECRET_LENGTH, Masker, masker_for
 from runner.metrics import OUTPUT_DIR_ENV, RunResult
-from runner.outputs import NotebookWriter, clear_stale, finish_result, notebook_output_dir
 from runner.paths import NOTEBOOK_SUFFIX, OUTPUT_DIR, notebook_stem, outside_repository
-from runner.schedule import NotRun, Schedule, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def _load(path: Path, name: str) -> Any:
     from nbformat.corpus import words
     from nbformat.warnings import MissingIDFieldWarning
 
-    from runner.engine import import_papermill
+    from runner.execute.engine import import_papermill
 
     import_papermill()
     from papermill.iorw import load_notebook_node
@@ -141,8 +141,8 @@ class _AnyName:
 def load_declared(path: Path, name: str) -> Container[str] | None:
     """Names a notebook's parameters cell declares (None: it has no parameters cell; every name
     when papermill cannot inspect the notebook's language)."""
-    from runner.kernels import choose_kernel
-    from runner.parameters import Unchecked, declared_parameters
+    from runner.execute.kernels import choose_kernel
+    from runner.execute.parameters import Unchecked, declared_parameters
 
     nb = _load(path, name)
     kernel = choose_kernel(nb.metadata, None, name, warn=False)  # prepare_run warns
@@ -154,9 +154,9 @@ def load_declared(path: Path, name: str) -> Container[str] | None:
 
 def prepare_run(notebook: str | Path, options: RunOptions = RunOptions()) -> RunPlan:
     """Check everything that can be checked without a kernel; raise UsageError if it is wrong."""
-    from runner.device import detect_device
-    from runner.kernels import choose_kernel
-    from runner.parameters import declared_parameters
+    from runner.execute.device import detect_device
+    from runner.execute.kernels import choose_kernel
+    from runner.execute.parameters import declared_parameters
 
     repo = Path(options.repo).resolve()
     out = Path(options.output_dir)
@@ -295,9 +295,9 @@ def run_plan(plan: RunPlan, turn: Turn | None = None) -> RunResult:
     With ``turn`` (``execute_sequence``) the kernel starts at once and the cells wait for the
     notebook's turn; the output folder is cleared only then, and the turn passes on as soon as
     the cells are done and swept, before the HTML. Raises ``NotRun`` if a stop came first."""
-    from runner import htmlexport
-    from runner.engine import run_notebook
-    from runner.livelog import LiveLog
+    from runner.execute import html
+    from runner.execute.engine import run_notebook
+    from runner.execute.livelog import LiveLog
     from runner.mlflow_env import mlflow_env
 
     clock: dict[str, Any] = {"start": time.monotonic(), "started_at": _now()}
@@ -316,7 +316,7 @@ def run_plan(plan: RunPlan, turn: Turn | None = None) -> RunResult:
     if turn is None:
         prepare_folder()
     if plan.html and threading.current_thread() is threading.main_thread():
-        htmlexport.warm()  # a fork: from the main thread only (execute_sequence forks it first)
+        html.warm()  # a fork: from the main thread only (execute_sequence forks it first)
     nb = inject_parameters(plan.nb, plan.kernel_name, plan.language, plan.parameters)
     nb.metadata.papermill.update(input_path=plan.notebook, parameters=plan.shown)
     writer = NotebookWriter(plan.folder / Path(plan.notebook).name, plan.masker,
@@ -346,8 +346,8 @@ def run_plan(plan: RunPlan, turn: Turn | None = None) -> RunResult:
             # writer.last is masked already; masking the page again would rewrite its CSS and
             # scripts wherever a secret is an ordinary word.
             cut_short = outcome.status in ("timeout", "interrupted", "terminated")
-            htmlexport.render(writer.last, html_path,
-                              limit=htmlexport.HURRIED_TIMEOUT if cut_short else None)
+            html.render(writer.last, html_path,
+                        limit=html.HURRIED_TIMEOUT if cut_short else None)
         except Exception as e:  # the notebook and metrics are already safe on disk
             logger.warning("%s: HTML rendering failed: %s", plan.notebook, e)
         else:
@@ -407,9 +407,9 @@ def execute_sequence(notebooks: list[str], options: RunOptions = RunOptions(), *
 
     Every notebook is checked first (``prepare_run``), so a usage error in any of them stops
     the whole sequence before anything runs. Each notebook gets a fresh kernel. With more than
-    one, each runs on a thread (``runner.schedule``): ``jobs`` of them run their cells at once,
-    in order, while the next one's kernel starts and the finished ones' HTML is rendered. After
-    a stop no further notebook starts.
+    one, each runs on a thread (``runner.execute.schedule``): ``jobs`` of them run their cells at
+    once, in order, while the next one's kernel starts and the finished ones' HTML is rendered.
+    After a stop no further notebook starts.
     """
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
@@ -424,11 +424,11 @@ def execute_sequence(notebooks: list[str], options: RunOptions = RunOptions(), *
 
 def _run_concurrently(plans: list[RunPlan], jobs: int,
                       on_result: Callable[[RunResult], None] | None) -> list[RunResult]:
-    from runner import htmlexport
-    from runner.engine import close_thread_loop
+    from runner.execute import html
+    from runner.execute.engine import close_thread_loop
 
     if any(plan.html for plan in plans):
-        htmlexport.warm()  # fork the HTML worker before any thread exists
+        html.warm()  # fork the HTML worker before any thread exists
     for plan in plans:
         if jobs > 1:  # interleaved output: name the notebook on every line; no progress bars
             plan.label_output, plan.progress = True, False
@@ -451,7 +451,7 @@ def _run_concurrently(plans: list[RunPlan], jobs: int,
             schedule.finish(index)
 
     # Daemon threads: after a second signal the CLI exits at once instead of joining them;
-    # runner.reaper kills their kernels.
+    # runner.execute.reaper kills their kernels.
     started: list[int] = []
     reported = 0
     results: list[RunResult] = []

@@ -6,12 +6,12 @@
   papermill saves the whole notebook around every cell, which costs O(cells**2);
 - a whole-notebook deadline besides the per-cell timeout (nbclient's ``timeout_func``), also
   checked before each cell, so that many short cells cannot run past it;
-- the kernel's session never outlives us (``runner.kernels.bound_kernel_manager``), and a
-  SIGINT/SIGTERM that ``runner.reaper`` turned into a stop ends the run with a marker cell;
+- the kernel's session never outlives us (``runner.execute.kernels.bound_kernel_manager``), and a
+  SIGINT/SIGTERM that ``runner.execute.reaper`` turned into a stop ends the run with a marker cell;
 - the kernel gets its own environment and working directory instead of our process's;
 - the kernel is shut down immediately once the cells are done: a graceful shutdown sometimes
   stalls for seconds and buys nothing after the last cell;
-- with ``turn`` (several notebooks, ``runner.schedule``) the kernel starts ahead of the
+- with ``turn`` (several notebooks, ``runner.execute.schedule``) the kernel starts ahead of the
   notebook's turn: the first cell waits for it, and the notebook is saved and its clock started
   only then.
 """
@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner import reaper
-from runner.livelog import LiveLog
+from runner.execute import reaper
+from runner.execute.livelog import LiveLog
+from runner.execute.parameters import ERROR_CELL_TAG
 from runner.metrics import CellError
-from runner.parameters import ERROR_CELL_TAG
 
 logger = logging.getLogger(__name__)
 
@@ -161,8 +161,8 @@ def _manager_class() -> type:
 
         def take_turn(self) -> bool:
             """Once: wait for the notebook's turn, then start its clock and save it. False
-            when a stop came first (``runner.schedule.NotRun``)."""
-            from runner.schedule import NotRun
+            when a stop came first (``runner.execute.schedule.NotRun``)."""
+            from runner.execute.schedule import NotRun
 
             if self.turned is None:
                 self.turned = False
@@ -180,7 +180,7 @@ def _manager_class() -> type:
 
         def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
             if not self.take_turn():
-                from runner.schedule import NotRun
+                from runner.execute.schedule import NotRun
 
                 raise NotRun("a stop came before this notebook's turn")
             self.current_index = cell_index
@@ -242,13 +242,13 @@ def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str]
     """Execute ``nb`` in place; always leaves the (partial) notebook saved through ``writer``.
     ``live`` shows the cells, their output and a failing cell's traceback in the job log.
     ``turn`` blocks until the notebook may run its cells and returns when its clock starts; it
-    raises ``runner.schedule.NotRun`` (which this raises too) when a stop came first."""
+    raises ``runner.execute.schedule.NotRun`` (which this raises too) when a stop came first."""
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.exceptions import PapermillExecutionError
     from papermill.execute import raise_for_execution_errors
 
-    from runner.kernels import bound_kernel_manager
+    from runner.execute.kernels import bound_kernel_manager
 
     limits = _Limits(timeout, cell_timeout)
     manager = _manager_class()(nb, writer, progress, limits, live, turn)
@@ -294,7 +294,7 @@ def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str]
             if live is not None:
                 live.close_output()
     if not manager.turned:
-        from runner.schedule import NotRun
+        from runner.execute.schedule import NotRun
 
         raise NotRun("a stop came before this notebook's turn")
 

@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from runner.execute.parameters import INJECTED_TAG
 from runner.masking import Masker
 from runner.metrics import METRICS_REPORT_FILE, RunResult, mask_records, read_records
-from runner.parameters import INJECTED_TAG
 from runner.paths import NOTEBOOK_SUFFIX, notebook_stem
 
 
@@ -46,7 +46,7 @@ class NotebookWriter:
 
     def __init__(self, path: Path, masker: Masker, kernel_name: str, language: str,
                  shown_parameters: dict[str, Any]) -> None:
-        from runner.parameters import injected_source
+        from runner.execute.parameters import injected_source
 
         self.path = path
         self.masker = masker

@@ -11,7 +11,7 @@ from typing import Any
 
 from runner.config import default_config_for, load_yaml
 from runner.errors import ConfigError, UsageError
-from runner.parameters import (
+from runner.execute.parameters import (
     ERROR_CELL_TAG,
     INJECTED_TAG,
     Declared,

@@ -7,7 +7,7 @@ while the kernel starts and runs; ``render()`` then only sends the finished note
 and writes the HTML it gets back (a few tens of milliseconds). Where ``fork`` is unavailable,
 or the worker fails, rendering happens in this process.
 
-The worker never outlives us (runner.reaper): it ignores SIGINT and SIGTERM, which reach our
+The worker never outlives us (runner.execute.reaper): it ignores SIGINT and SIGTERM, which reach our
 whole process group, so that it can still render a stopped run; it gets Linux's parent-death
 signal, and sees its pipe close, when we die; and it is killed at exit.
 """
@@ -50,7 +50,7 @@ def _to_html(nb: Any) -> str:
         import nbconvert
 
         converters: Any = nbconvert
-        from runner.engine import DebugOnly
+        from runner.execute.engine import DebugOnly
 
         # nbconvert warns about every figure without alt text: noise in a CI log.
         _exporter = converters.HTMLExporter(template_name=TEMPLATE, log=DebugOnly(logger, {}))
@@ -78,7 +78,7 @@ def _serve(conn: Connection, other_end: Connection, parent: int) -> None:
     """Worker loop: warm up, then turn notebook JSON into HTML until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    from runner.reaper import die_with_parent
+    from runner.execute.reaper import die_with_parent
 
     die_with_parent(parent)
     other_end.close()  # so that recv() sees EOF once the parent is gone
