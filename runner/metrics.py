@@ -29,7 +29,7 @@ FIGURES_DIR = "figures"
 SCHEMA_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9_.\-/]{1,100}$")
 
-STATUSES = ("success", "failed", "timeout", "kernel_died", "error")
+STATUSES = ("success", "failed", "timeout", "kernel_died", "interrupted", "terminated", "error")
 
 
 def output_dir() -> Path:

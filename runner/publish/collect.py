@@ -18,7 +18,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from runner.errors import MissingTokenError, RunnerError
+from runner.errors import MissingContextError, MissingTokenError, RunnerError
 from runner.gitlab_client import Bridge, GitLabClient, PipelineJob
 from runner.metrics import METRICS_FILE, RunResult
 from runner.paths import OUTPUT_DIR
@@ -164,8 +164,8 @@ def _collect(env: CiEnv, results_dir: Path, trigger_job: str, dry_run: bool, lim
                                 "set GITLAB_TOKEN (project access token, Reporter role or "
                                 "higher, read_api scope) to use execution_mode: parallel")
     if not env.pipeline_id.isdigit():
-        raise RunnerError("ds-runner collect: no pipeline; set CI_PIPELINE_ID or pass "
-                          "--pipeline-id")
+        raise MissingContextError("ds-runner collect: no pipeline; set CI_PIPELINE_ID or pass "
+                                  "--pipeline-id")
     client = env.client("collect", dry_run=dry_run, echo=out.say)
     children = _children(client, env, trigger_job, out)
     if not children:

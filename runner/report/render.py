@@ -15,7 +15,7 @@ from runner.report.gates import GateResult
 from runner.report.gates.base import number
 
 STATUS_ICONS = {"success": "✅", "failed": "❌", "timeout": "⏱️", "kernel_died": "💀",
-                "error": "⚠️"}
+                "interrupted": "🛑", "terminated": "🛑", "error": "⚠️"}
 NO_BASELINE = "no baseline yet"
 MAX_ERROR_CHARS = 4000
 # metrics.json "artifacts" keys (runner/execute/notebook.py) -> link text; some are not worth

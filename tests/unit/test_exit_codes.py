@@ -46,3 +46,15 @@ def test_every_error_exits_with_a_code_of_the_table() -> None:
         assert isinstance(error.exit_code, ExitCode), error
     assert Interrupted(2).exit_code == ExitCode.INTERRUPTED == 130
     assert Interrupted(15).exit_code == ExitCode.TERMINATED == 143
+
+
+def test_collect_without_a_pipeline_is_missing_context(tmp_path: Path) -> None:
+    """Like ``CiEnv.client`` and ``GitLabClient``: missing CI context is exit 2, not 1."""
+    from runner.errors import MissingContextError
+    from runner.publish.ci import CiEnv
+    from runner.publish.collect import collect
+
+    out = collect(CiEnv(token="glpat-token-for-the-test"), tmp_path / "results")
+    assert isinstance(out.error, MissingContextError)
+    assert out.error.exit_code == ExitCode.USAGE == 2
+    assert "CI_PIPELINE_ID" in str(out.error)

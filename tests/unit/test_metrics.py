@@ -9,12 +9,14 @@ from runner import record, record_info
 from runner.metrics import (
     METRICS_REPORT_FILE,
     OUTPUT_DIR_ENV,
+    STATUSES,
     CellError,
     RunResult,
     find_results,
     metrics_report,
     read_records,
 )
+from runner.report.render import STATUS_ICONS, status_badge
 
 
 def test_record_appends_and_last_value_wins(tmp_path: Path,
@@ -64,3 +66,14 @@ def test_run_result_round_trip_and_report(tmp_path: Path) -> None:
 
 def test_metrics_report_is_sorted_gitlab_format() -> None:
     assert metrics_report({"b": 2.0, "a": 0.125}) == "a 0.125\nb 2\n"
+
+
+def test_every_status_has_an_icon() -> None:
+    """The outcomes a run can end with (exit codes, SIGINT/SIGTERM included) are all known
+    statuses, and each gets its own icon in the reports rather than the unknown one."""
+    from runner.errors import STATUS_CODES
+
+    assert set(STATUS_CODES) <= set(STATUSES)
+    assert set(STATUS_ICONS) == set(STATUSES)
+    assert status_badge("interrupted") == "🛑 interrupted"
+    assert status_badge("terminated") == "🛑 terminated"
