@@ -57,16 +57,22 @@ def parameter_values(files: Iterable[str | Path], texts: Iterable[str],
     YAML string, then ``-p NAME VALUE``; a later source wins a name. File and YAML values keep
     their YAML types (dates stay strings, as papermill reads them); ``-p`` values stay strings
     for ``runner.execute.parameters`` to coerce. Bad files and strings raise ConfigError
-    (exit 2)."""
-    from runner.execute.engine import import_papermill
+    (exit 2). papermill is imported only for files and YAML strings: a single notebook's
+    kernel starts before papermill is imported (``runner.execute.kernels.start_kernel``)."""
+    files, texts = list(files), list(texts)
+    sources: list[tuple[str, Mapping[str, Any]]] = []
+    if files or texts:
+        from runner.execute.engine import import_papermill
 
-    import_papermill()
-    from papermill.iorw import NoDatesSafeLoader
+        import_papermill()
+        from papermill.iorw import NoDatesSafeLoader
 
-    sources = [(f"--parameters-file {path}", load_yaml(path, "parameters file",
-                                                       NoDatesSafeLoader)) for path in files]
-    sources += [(f"--parameters-yaml {text!r}", _mapping(text, f"--parameters-yaml {text!r}",
-                                                         NoDatesSafeLoader)) for text in texts]
+        sources += [(f"--parameters-file {path}", load_yaml(path, "parameters file",
+                                                            NoDatesSafeLoader))
+                    for path in files]
+        sources += [(f"--parameters-yaml {text!r}",
+                     _mapping(text, f"--parameters-yaml {text!r}", NoDatesSafeLoader))
+                    for text in texts]
     merged: dict[str, Any] = {}
     for source, values in sources:
         bad = [repr(name) for name in values if not isinstance(name, str)]

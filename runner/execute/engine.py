@@ -13,7 +13,10 @@
   stalls for seconds and buys nothing after the last cell;
 - with ``turn`` (several notebooks, ``runner.execute.schedule``) the kernel starts ahead of the
   notebook's turn: the first cell waits for it, and the notebook is saved and its clock started
-  only then.
+  only then;
+- with ``km`` (one notebook) the kernel was started before papermill was imported
+  (``runner.execute.kernels.start_kernel``): nbclient connects to it, and it is shut down here
+  like one nbclient started, even when no cell runs.
 """
 
 from __future__ import annotations
@@ -238,17 +241,20 @@ def _stopped(signum: int, index: int | None) -> Outcome:
 def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str],
                  writer: Callable[[Any], None], timeout: float | None = None,
                  cell_timeout: float | None = None, progress: bool = False,
-                 live: LiveLog | None = None, turn: Callable[[], float] | None = None) -> Outcome:
+                 live: LiveLog | None = None, turn: Callable[[], float] | None = None,
+                 km: Any = None) -> Outcome:
     """Execute ``nb`` in place; always leaves the (partial) notebook saved through ``writer``.
     ``live`` shows the cells, their output and a failing cell's traceback in the job log.
     ``turn`` blocks until the notebook may run its cells and returns when its clock starts; it
-    raises ``runner.execute.schedule.NotRun`` (which this raises too) when a stop came first."""
+    raises ``runner.execute.schedule.NotRun`` (which this raises too) when a stop came first.
+    ``km``: the manager of a kernel started already (``kernels.start_kernel``, on this thread),
+    whose ``kernel_name``, ``cwd`` and ``env`` it was started with; this shuts it down."""
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.exceptions import PapermillExecutionError
     from papermill.execute import raise_for_execution_errors
 
-    from runner.execute.kernels import bound_kernel_manager
+    from runner.execute.kernels import bound_kernel_manager, encryption, stop_kernel
 
     limits = _Limits(timeout, cell_timeout)
     manager = _manager_class()(nb, writer, progress, limits, live, turn)
@@ -260,12 +266,15 @@ def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str]
     completed = False
     try:
         if reaper.stop_signal() is None:
+            # nbclient shuts down a kernel it did not start only when told (cleanup_kc)
+            ours = {"cleanup_kc": True} if km is not None else {}
             client = PapermillNotebookClient(
-                manager, kernel_name=kernel_name, timeout=None, timeout_func=limits.for_cell,
+                manager, km=km, kernel_name=kernel_name, timeout=None, timeout_func=limits.for_cell,
                 startup_timeout=min(STARTUP_TIMEOUT, limits.timeout or STARTUP_TIMEOUT),
                 shutdown_kernel="immediate", log=DebugOnly(logger, {}),
                 kernel_manager_class=bound_kernel_manager(), **echo)
-            client.execute(env=dict(env), cwd=str(cwd), transport_encryption=_encryption())
+            client.execute(env=dict(env), cwd=str(cwd), transport_encryption=encryption(),
+                           **ours)
             completed = True
     except CellTimeoutError as e:
         index, text = manager.current_index, limits.describe(e)
@@ -287,6 +296,8 @@ def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str]
                           CellError(None, type(e).__name__, str(e)),
                           f"the kernel did not start: {e}")
     finally:
+        if km is not None:  # a stop came before the client, or nbclient left it running
+            stop_kernel(km)
         # A kernel that failed before the first cell still waits for its turn, in order.
         if manager.take_turn():
             manager.cleanup_pbar()
@@ -318,15 +329,6 @@ def run_notebook(nb: Any, *, kernel_name: str, cwd: Path, env: Mapping[str, str]
                        f"cell {e.cell_index} (In [{e.exec_count}]) raised {ename}: {evalue}")
     writer(nb)
     return outcome
-
-
-def _encryption() -> str:
-    """CurveZMQ between us and a kernel whose kernelspec supports it (ipykernel 7's python3),
-    which also ends its "running over TCP without encryption" warning; TCP stays, which
-    nbclient's cell timeouts need."""
-    import zmq
-
-    return "auto" if zmq.has("curve") else "disabled"
 
 
 def _failure(error: Any, exception: Exception | None, cell: Any) -> tuple[str, str]:

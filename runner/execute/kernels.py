@@ -1,5 +1,6 @@
-"""Choosing the kernel (the notebook's own, or an installed kernel of the same language), and a
-kernel manager whose kernel, and what the kernel starts, never outlive ds-runner."""
+"""Choosing the kernel (the notebook's own, or an installed kernel of the same language), a
+kernel manager whose kernel, and what the kernel starts, never outlive ds-runner, and starting
+that kernel ahead of papermill (``start_kernel``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from runner.errors import UsageError
@@ -106,3 +108,36 @@ def bound_kernel_manager() -> type:
                     reaper.release_kernel(self.session_pgid)
 
     return BoundKernelManager
+
+
+def encryption() -> str:
+    """CurveZMQ between us and a kernel whose kernelspec supports it (ipykernel 7's python3),
+    which also ends its "running over TCP without encryption" warning; TCP stays, which
+    nbclient's cell timeouts need."""
+    import zmq
+
+    return "auto" if zmq.has("curve") else "disabled"
+
+
+def start_kernel(name: str, cwd: Path, env: Mapping[str, str]) -> Any:
+    """Launch kernel ``name`` now and return its (bound) manager, without waiting for it to be
+    ready: it boots while we import papermill and prepare the notebook. It starts on this
+    thread's event loop, the one nbclient runs on later when it gets the manager (``km=``),
+    with the arguments nbclient would give it (its history in memory)."""
+    from jupyter_core.utils import run_sync
+
+    manager = bound_kernel_manager()(kernel_name=name)
+    extra = ["--HistoryManager.hist_file=:memory:"] if manager.ipykernel else []
+    run_sync(manager.start_kernel)(extra_arguments=extra, env=dict(env), cwd=str(cwd),
+                                   transport_encryption=encryption())
+    logger.debug("kernel %s started ahead (pid %s)", name,
+                 getattr(manager.provisioner, "pid", None))
+    return manager
+
+
+def stop_kernel(manager: Any) -> None:
+    """Shut a kernel from ``start_kernel`` down at once, if it is still there (idempotent)."""
+    from jupyter_core.utils import run_sync
+
+    if manager.has_kernel:
+        run_sync(manager.shutdown_kernel)(now=True)

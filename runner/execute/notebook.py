@@ -23,6 +23,7 @@ from typing import Any
 from runner import log
 from runner.errors import NOTEBOOK_USAGE_ERRORS, STATUS_CODES, ExitCode, UsageError
 from runner.execute.injection import inject_parameters, prepare_parameters, resolve_config
+from runner.execute.kernels import KernelChoice
 from runner.execute.outputs import NotebookWriter, clear_stale, finish_result, notebook_output_dir
 from runner.execute.schedule import NotRun, Schedule, Turn
 from runner.masking import MASK, MIN_SECRET_LENGTH, Masker, masker_for
@@ -78,6 +79,7 @@ class RunPlan:
     log_output: bool = False  # show cells and their output in the job log as they run
     label_output: bool = False  # name the notebook on every output line (--jobs N > 1)
     sweep_store: bool = True  # False: the sequence sweeps the MLflow store once, at its end
+    km: Any = None  # the kernel's manager when it was started during preparation (one notebook)
 
 
 def exit_code_for(result: RunResult) -> ExitCode:
@@ -152,13 +154,38 @@ def load_declared(path: Path, name: str) -> Container[str] | None:
     return None if declared is None else set(declared)
 
 
-def prepare_run(notebook: str | Path, options: RunOptions = RunOptions()) -> RunPlan:
-    """Check everything that can be checked without a kernel; raise UsageError if it is wrong."""
-    from runner.execute.device import detect_device
-    from runner.execute.kernels import choose_kernel
-    from runner.execute.parameters import declared_parameters
+def prepare_run(notebook: str | Path, options: RunOptions = RunOptions(), *,
+                early: bool = False) -> RunPlan:
+    """Check everything that can be checked without a kernel; raise UsageError if it is wrong.
+
+    ``early`` (one notebook): start its kernel as soon as its name, working directory and
+    environment are known, before papermill is imported, so that it boots meanwhile
+    (``plan.km``, which ``run_plan`` must then get, on this thread). A check that fails after
+    that shuts the kernel down before it raises."""
+    from runner.execute.kernels import choose_kernel, start_kernel, stop_kernel
 
     repo = Path(options.repo).resolve()
+    source, rel, out, workdir = _check_paths(notebook, options, repo)
+    kernel, km = None, None
+    metadata = _peek_metadata(source) if early else None
+    if metadata is not None:
+        kernel = choose_kernel(metadata, options.kernel_name, rel)
+        folder = notebook_output_dir(out, rel)
+        km = start_kernel(kernel.name, workdir, _kernel_env(repo, folder))
+    try:
+        plan = _prepare(source, rel, out, workdir, repo, options, kernel)
+    except BaseException:
+        if km is not None:
+            stop_kernel(km)
+        raise
+    plan.km = km
+    return plan
+
+
+def _check_paths(notebook: str | Path, options: RunOptions,
+                 repo: Path) -> tuple[Path, str, Path, Path]:
+    """The notebook's file and repository-relative name, the output folder and the kernel's
+    working directory, checked."""
     out = Path(options.output_dir)
     out = (out if out.is_absolute() else repo / out).resolve()
     if out == repo or repo.is_relative_to(out):
@@ -169,9 +196,31 @@ def prepare_run(notebook: str | Path, options: RunOptions = RunOptions()) -> Run
         if value is not None and value <= 0:
             raise UsageError(f"{name} must be a positive number of seconds, got {value:g}")
     source, rel = _locate(notebook, repo)
-    workdir = _kernel_cwd(options.cwd, repo, source)
+    return source, rel, out, _kernel_cwd(options.cwd, repo, source)
+
+
+def _peek_metadata(source: Path) -> dict[str, Any] | None:
+    """The notebook's metadata read as plain JSON, without nbformat and papermill (None when
+    it cannot be read so: ``_load`` says why)."""
+    import json
+
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    metadata = data.get("metadata") if isinstance(data, dict) else None
+    return metadata if isinstance(metadata, dict) else None
+
+
+def _prepare(source: Path, rel: str, out: Path, workdir: Path, repo: Path, options: RunOptions,
+             kernel: KernelChoice | None) -> RunPlan:
+    from runner.execute.device import detect_device
+    from runner.execute.kernels import choose_kernel
+    from runner.execute.parameters import declared_parameters
+
     nb = _load(source, rel)
-    kernel = choose_kernel(nb.metadata, options.kernel_name, rel)
+    if kernel is None:
+        kernel = choose_kernel(nb.metadata, options.kernel_name, rel)
     folder = notebook_output_dir(out, rel)
     device = detect_device()
     declared = declared_parameters(nb, kernel.name, kernel.language)
@@ -195,6 +244,13 @@ def prepare_run(notebook: str | Path, options: RunOptions = RunOptions()) -> Run
     return RunPlan(rel, source, repo, folder, nb, kernel.name, kernel.language, injected, shown,
                    device, masker, options.timeout, options.cell_timeout, options.html,
                    options.progress, secret_names, workdir, options.log_output)
+
+
+def _kernel_env(repo: Path, folder: Path) -> dict[str, str]:
+    """The kernel's environment: ours, where MLflow logs, and the notebook's output folder."""
+    from runner.mlflow_env import mlflow_env
+
+    return {**os.environ, **mlflow_env(os.environ, repo), OUTPUT_DIR_ENV: str(folder)}
 
 
 def _kernel_cwd(choice: str, repo: Path, source: Path) -> Path:
@@ -297,8 +353,8 @@ def run_plan(plan: RunPlan, turn: Turn | None = None) -> RunResult:
     the cells are done and swept, before the HTML. Raises ``NotRun`` if a stop came first."""
     from runner.execute import html
     from runner.execute.engine import run_notebook
+    from runner.execute.kernels import stop_kernel
     from runner.execute.livelog import LiveLog
-    from runner.mlflow_env import mlflow_env
 
     clock: dict[str, Any] = {"start": time.monotonic(), "started_at": _now()}
 
@@ -313,15 +369,20 @@ def run_plan(plan: RunPlan, turn: Turn | None = None) -> RunResult:
         prepare_folder()
         return float(clock["start"])
 
-    if turn is None:
-        prepare_folder()
-    if plan.html and threading.current_thread() is threading.main_thread():
-        html.warm()  # a fork: from the main thread only (execute_sequence forks it first)
-    nb = inject_parameters(plan.nb, plan.kernel_name, plan.language, plan.parameters)
-    nb.metadata.papermill.update(input_path=plan.notebook, parameters=plan.shown)
-    writer = NotebookWriter(plan.folder / Path(plan.notebook).name, plan.masker,
-                            plan.kernel_name, plan.language, plan.shown)
-    env = {**os.environ, **mlflow_env(os.environ, plan.repo), OUTPUT_DIR_ENV: str(plan.folder)}
+    try:
+        if turn is None:
+            prepare_folder()
+        if plan.html and threading.current_thread() is threading.main_thread():
+            html.warm()  # a fork: from the main thread only (execute_sequence forks it first)
+        nb = inject_parameters(plan.nb, plan.kernel_name, plan.language, plan.parameters)
+        nb.metadata.papermill.update(input_path=plan.notebook, parameters=plan.shown)
+        writer = NotebookWriter(plan.folder / Path(plan.notebook).name, plan.masker,
+                                plan.kernel_name, plan.language, plan.shown)
+        env = _kernel_env(plan.repo, plan.folder)
+    except BaseException:
+        if plan.km is not None:  # started by prepare_run: run_notebook never got it
+            stop_kernel(plan.km)
+        raise
     try:
         outcome = run_notebook(nb, kernel_name=plan.kernel_name, cwd=plan.cwd or plan.repo,
                                env=env, writer=writer, timeout=plan.timeout,
@@ -329,7 +390,7 @@ def run_plan(plan: RunPlan, turn: Turn | None = None) -> RunResult:
                                live=LiveLog(plan.notebook, nb, sys.stderr, plan.masker,
                                             show_output=plan.log_output,
                                             label=plan.label_output),
-                               turn=None if turn is None else on_turn)
+                               turn=None if turn is None else on_turn, km=plan.km)
         started_at = str(clock["started_at"])
         _sweep(plan, env, writer.path, started_at)
     finally:
@@ -359,7 +420,7 @@ def run_plan(plan: RunPlan, turn: Turn | None = None) -> RunResult:
 
 def execute_notebook(notebook: str | Path, options: RunOptions = RunOptions()) -> RunResult:
     """Run one notebook; see the module docstring for what raises and what is returned."""
-    return run_plan(prepare_run(notebook, options))
+    return run_plan(prepare_run(notebook, options, early=True))
 
 
 def describe(result: RunResult) -> str:
@@ -413,7 +474,8 @@ def execute_sequence(notebooks: list[str], options: RunOptions = RunOptions(), *
     """
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
-    plans = [prepare_run(notebook, options) for notebook in dict.fromkeys(notebooks)]
+    unique = list(dict.fromkeys(notebooks))
+    plans = [prepare_run(notebook, options, early=len(unique) == 1) for notebook in unique]
     if len(plans) == 1:
         result = run_plan(plans[0])
         if on_result is not None:
