@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -85,3 +86,19 @@ def clone(source: Repo, dest: Path, *extra: str) -> Repo:
     subprocess.run(["git", "clone", "-q", *extra, f"file://{source.path}", str(dest)],
                    capture_output=True, env=git_env(), check=True)
     return Repo(dest, init=False)
+
+
+FIXTURE_NOTEBOOKS = Path(__file__).resolve().parent / "fixtures" / "notebooks"
+
+
+def notebook_repo(root: Path, *, commit: bool = True) -> Path:
+    """A git repository at ``root`` holding the purpose-named fixture notebooks under
+    ``notebooks/`` and a training config; committed unless ``commit`` is false."""
+    shutil.copytree(FIXTURE_NOTEBOOKS, root / "notebooks")
+    (root / "training_config.yaml").write_text("outcome: target\n", encoding="utf-8")
+    git = ["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    if commit:
+        subprocess.run([*git, "add", "."], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", "fixtures"], check=True)
+    return root

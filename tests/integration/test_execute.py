@@ -15,10 +15,11 @@ import pytest
 
 from runner.cli import main
 from runner.metrics import RunResult
+from tests.git_helpers import FIXTURE_NOTEBOOKS, notebook_repo
 
 pytestmark = pytest.mark.integration
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks"
+FIXTURES = FIXTURE_NOTEBOOKS
 TOKEN = "tok-3f9a77c1d2e4"
 PARAM_SECRET = "param-8b1e55aa90"
 
@@ -26,13 +27,7 @@ PARAM_SECRET = "param-8b1e55aa90"
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A git repository holding the fixture notebooks and a training config."""
-    shutil.copytree(FIXTURES, tmp_path / "notebooks")
-    (tmp_path / "training_config.yaml").write_text("outcome: target\n", encoding="utf-8")
-    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "fixtures"], check=True)
-    return tmp_path
+    return notebook_repo(tmp_path)
 
 
 def execute(repo: Path, *args: str) -> int:

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from runner.cli import main
 from runner.metrics import RunResult
+from tests.git_helpers import notebook_repo
 
 pytestmark = pytest.mark.integration
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks"
 TOKEN = "tok-77d1c3a9e5b2"
 
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copytree(FIXTURES, tmp_path / "notebooks")
-    (tmp_path / "training_config.yaml").write_text("outcome: target\n", encoding="utf-8")
-    subprocess.run(["git", "-C", str(tmp_path), "init", "-q"], check=True)
+    notebook_repo(tmp_path, commit=False)
     for name in ("CI", "GITLAB_CI", "NO_COLOR", "DS_LOG_OUTPUT"):
         monkeypatch.delenv(name, raising=False)
     return tmp_path

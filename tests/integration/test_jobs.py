@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +15,17 @@ import pytest
 
 from runner.cli import main
 from runner.metrics import RunResult
+from tests.git_helpers import notebook_repo
 
 pytestmark = pytest.mark.integration
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks"
 NOTEBOOKS = ["raises", "talks", "success"]
 KERNEL = re.compile(r"ipykernel|kernel-.*\.json")
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    shutil.copytree(FIXTURES, tmp_path / "notebooks")
-    (tmp_path / "training_config.yaml").write_text("outcome: target\n", encoding="utf-8")
-    subprocess.run(["git", "-C", str(tmp_path), "init", "-q"], check=True)
-    return tmp_path
+    return notebook_repo(tmp_path, commit=False)
 
 
 def _execute(repo: Path, out: str, names: list[str], *args: str) -> int:

@@ -5,8 +5,6 @@ files the notebook writes itself (its output folder and the local MLflow store).
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import nbformat
@@ -16,10 +14,10 @@ from runner import log
 from runner.cli import main
 from runner.masking import Masker
 from runner.metrics import RunResult
+from tests.git_helpers import notebook_repo
 
 pytestmark = pytest.mark.integration
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "notebooks"
 TOKEN = "glpat-abcdef123456"
 
 
@@ -30,13 +28,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(log, "_masker", Masker())
     for name in ("CI_API_V4_URL", "CI_PROJECT_ID", "MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(name, raising=False)
-    shutil.copytree(FIXTURES, tmp_path / "notebooks")
-    (tmp_path / "training_config.yaml").write_text("outcome: target\n", encoding="utf-8")
-    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@example.com"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "fixtures"], check=True)
-    return tmp_path
+    return notebook_repo(tmp_path)
 
 
 def execute(repo: Path, *args: str) -> int:
