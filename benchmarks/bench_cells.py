@@ -6,7 +6,7 @@ after one unmeasured warm-up round); medians of wall-clock time. ``--compare PAT
 ``python -m runner execute`` from another checkout of the runner package (e.g. the previous
 version, exported with ``git archive``), side by side.
 
-    python -m benchmarks cells      # or: python benchmarks/bench_cells.py [--rounds N]
+    python -m benchmarks cells      # or: python -m benchmarks.bench_cells [--rounds N]
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks.timing import timed
 
 BIN = Path(sys.executable).parent
 CELLS = 300
@@ -53,16 +53,6 @@ def _commands(work: Path, compare: Path | None) -> dict[str, tuple[list[str], di
     return commands
 
 
-def _time(command: list[str], env: dict[str, str], cwd: Path) -> float:
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr}")
-    return elapsed
-
-
 def run(rounds: int = ROUNDS, cells: int = CELLS, compare: Path | None = None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-cells-"))
     try:
@@ -72,7 +62,7 @@ def run(rounds: int = ROUNDS, cells: int = CELLS, compare: Path | None = None) -
         samples: dict[str, list[float]] = {name: [] for name in commands}
         for round_number in range(rounds + 1):
             for name, (command, env) in commands.items():
-                elapsed = _time(command, env, work)
+                elapsed = timed([(command, env)], work)
                 if round_number:  # round 0 warms the page cache
                     samples[name].append(elapsed)
     finally:

@@ -6,7 +6,7 @@ execute with HTML and the live log on (``--log-output``, as in CI) at 0.85x pape
 ``--compare PATH`` also times that command from another checkout of the runner package (e.g.
 the previous version, exported with ``git archive``), side by side.
 
-    python -m benchmarks execute        # or: python benchmarks/bench_execute.py [--rounds N]
+    python -m benchmarks execute        # or: python -m benchmarks.bench_execute [--rounds N]
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks.timing import timed
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -53,13 +55,7 @@ def _time(command: list[str], cwd: Path, compare: Path | None = None) -> float:
     env = dict(os.environ)
     if compare is not None and command[1:3] == ["-m", "runner"]:
         env["PYTHONPATH"] = str(compare)
-    start = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr}")
-    return elapsed
+    return timed([(command, env)], cwd)
 
 
 def run(rounds: int = ROUNDS, compare: Path | None = None) -> dict[str, Any]:

@@ -7,7 +7,7 @@ machine load affects them alike; medians of wall-clock time. ``--compare PATH`` 
 ``python -m runner execute`` from another checkout of the runner package (e.g. the previous
 version, exported with ``git archive``), side by side.
 
-    python -m benchmarks notebooks   # or: python benchmarks/bench_notebooks.py [--rounds N]
+    python -m benchmarks notebooks   # or: python -m benchmarks.bench_notebooks [--rounds N]
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks.timing import timed
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -50,16 +50,6 @@ def _variants(work: Path, count: int, compare: Path | None) -> dict[str, Runs]:
     return variants
 
 
-def _time(runs: Runs, cwd: Path) -> float:
-    start = time.perf_counter()
-    for command, env in runs:
-        done = subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr}")
-    return time.perf_counter() - start
-
-
 def run(rounds: int = ROUNDS, count: int = NOTEBOOKS,
         compare: Path | None = None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-notebooks-"))
@@ -71,7 +61,7 @@ def run(rounds: int = ROUNDS, count: int = NOTEBOOKS,
         samples: dict[str, list[float]] = {name: [] for name in variants}
         for round_number in range(rounds + 1):
             for name, runs in variants.items():
-                elapsed = _time(runs, work)
+                elapsed = timed(runs, work)
                 if round_number:  # round 0 warms the page cache
                     samples[name].append(elapsed)
     finally:
