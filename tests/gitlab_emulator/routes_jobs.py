@@ -1,7 +1,8 @@
 """Pipelines, jobs and job artifacts (lib/api/ci/pipelines.rb, jobs.rb, job_artifacts.rb).
 
 Artifact routes accept job tokens; pipeline, job and bridge look-ups do not (not in
-reference §6). Artifacts by ref follow GitLab's latest-successful-pipeline rule
+doc/ci/jobs/ci_job_token.md for the versions we support; docs/gitlab-facts.md "Which token GitLab
+accepts"). Artifacts by ref follow GitLab's latest-successful-pipeline rule
 (`latest_successful_job`); to find an older result, list jobs and read a file by job id."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Branches, single commits and tags of the fake repository (lib/api/branches.rb, commits.rb,
-tags.rb). Branches and commits accept job tokens (reference §6); tags do not (see list_tags)."""
+tags.rb). Branches and commits accept job tokens (doc/ci/jobs/ci_job_token.md;
+docs/gitlab-facts.md "Which token GitLab accepts"); tags do not (see list_tags)."""
 
 from __future__ import annotations
 
