@@ -310,19 +310,23 @@ esac
 """
 
 
-def _run_script(name: str, mode: str, tmp_path: Path, **env: str) -> tuple[int, list[str], str]:
+def _run_script(name: str, mode: str | None, tmp_path: Path,
+                **env: str) -> tuple[int, list[str], str]:
     """Run the job's script as a runner would (one bash, errexit) with a stub ds-runner that
     logs its calls; (exit code, ds-runner calls other than --version, output)."""
     import os
 
-    job = BY_NAME[name].body({"execution_mode": mode})[name]
+    job = BY_NAME[name].body({"execution_mode": mode} if mode else None)[name]
     bindir = tmp_path / "bin"
     bindir.mkdir(exist_ok=True)
     (bindir / "ds-runner").write_text(STUB_RUNNER)
     (bindir / "ds-runner").chmod(0o755)
     log = tmp_path / "calls.log"
     log.write_text("")
-    variables = {k: str(v) for k, v in job["variables"].items()}
+    # a boolean input interpolated as a whole value stays a YAML boolean (gitlab-org/gitlab!145257);
+    # the job sees it as "true"/"false"
+    variables = {k: str(v).lower() if isinstance(v, bool) else str(v)
+                 for k, v in job["variables"].items()}
     script = "set -eo pipefail\n" + "\n".join(job["script"])
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60, env={"PATH": f"{bindir}:{os.environ['PATH']}",
@@ -382,3 +386,21 @@ def test_parallel_nothing_collected_means_nothing_to_publish(tmp_path: Path) -> 
                                    GITLAB_TOKEN="glpat-x", STUB_COLLECT_EXIT="0")
     assert code == 0, out
     assert [c.split()[1] for c in calls] == ["collect"] and "nothing to publish" in out
+
+
+def test_build_container_bakes_the_runner_from_the_package_registry(tmp_path: Path) -> None:
+    """runner_in_image (the default): the build gets ds-runner at runner_version from the
+    package registry, and the Dockerfile installs exactly that (no git in the image)."""
+    code, calls, out = _run_script("build-container", None, tmp_path,
+                                   CI_REGISTRY_IMAGE="registry.example.com/g/p")
+    assert code == 0, out
+    [build] = calls
+    index = BY_NAME["build-container"].inputs["runner_index"]["default"]
+    assert f"--build-arg RUNNER_REQUIREMENT=ds-pipeline-runner=={_pyproject_version()}" in build
+    assert f"--build-arg RUNNER_INDEX={index}" in build
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert 'ARG RUNNER_REQUIREMENT=""' in dockerfile and 'ARG RUNNER_INDEX=""' in dockerfile
+    assert '--extra-index-url "$RUNNER_INDEX"' in dockerfile
+    assert '${RUNNER_REQUIREMENT:+"$RUNNER_REQUIREMENT"}' in dockerfile
+    assert "git" not in dockerfile.split("RUN uv venv", 1)[1].split("\n\n", 1)[0]
+
