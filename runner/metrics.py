@@ -77,11 +77,40 @@ def record_info(name: str, value: str) -> str:
     return str(value)
 
 
+def record_check(name: str, passed: bool, value: float | None = None,
+                 limit: float | None = None, detail: str = "") -> bool:
+    """Record the outcome of one check a notebook ran itself (a data check, a drift test):
+    a gate row of its own in every report (``runner.report.gates``)."""
+    _check_name("check", name)
+    _append({"kind": "check", "name": name, "passed": bool(passed),
+             "value": None if value is None else float(value),
+             "limit": None if limit is None else float(limit), "detail": str(detail)})
+    return bool(passed)
+
+
+def record_slice_values(name: str, by: str, values: dict[str, float],
+                        counts: dict[str, int] | None = None) -> dict[str, float]:
+    """Record a metric per slice of the data (``by`` names the slicing, e.g. ``age_band``);
+    slice gates (``gates.slices``) and the reports read it. The last record of a name wins."""
+    _check_name("metric", name)
+    clean = {str(k): float(v) for k, v in values.items()}
+    bad = [k for k, v in clean.items() if not math.isfinite(v)]
+    if bad:
+        raise ValueError(f"slice {bad[0]!r} of {name!r} must be a finite number")
+    _append({"kind": "slices", "name": name, "by": str(by), "values": clean,
+             "counts": {str(k): int(v) for k, v in (counts or {}).items()}})
+    return clean
+
+
 @dataclass
 class Recorded:
     metrics: dict[str, float] = field(default_factory=dict)
     figures: dict[str, str] = field(default_factory=dict)
     info: dict[str, str] = field(default_factory=dict)
+    # check name -> {"passed": bool, "value": float | None, "limit": float | None, "detail": str}
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # metric -> {"by": str, "values": {slice: float}, "counts": {slice: int}}
+    slices: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def read_records(directory: Path) -> Recorded:
@@ -102,6 +131,10 @@ def read_records(directory: Path) -> Recorded:
             out.figures[name] = entry["path"]
         elif kind == "info":
             out.info[name] = entry["value"]
+        elif kind == "check":
+            out.checks[name] = {k: entry.get(k) for k in ("passed", "value", "limit", "detail")}
+        elif kind == "slices":
+            out.slices[name] = {k: entry.get(k) for k in ("by", "values", "counts")}
     return out
 
 
@@ -154,6 +187,8 @@ class RunResult:
     git_sha: str | None = None
     error: CellError | None = None
     artifacts: dict[str, str] = field(default_factory=dict)
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)   # see Recorded
+    slices: dict[str, dict[str, Any]] = field(default_factory=dict)   # see Recorded
     schema: int = SCHEMA_VERSION
 
     @property
@@ -173,7 +208,11 @@ class RunResult:
                        metrics={masker.mask(k): v for k, v in self.metrics.items()},
                        info={masker.mask(k): masker.mask(str(v)) for k, v in self.info.items()},
                        parameters={k: masker.mask_obj(v, keys=True)
-                                   for k, v in self.parameters.items()})
+                                   for k, v in self.parameters.items()},
+                       checks={masker.mask(k): masker.mask_obj(v, keys=True)
+                               for k, v in self.checks.items()},
+                       slices={masker.mask(k): masker.mask_obj(v, keys=True)
+                               for k, v in self.slices.items()})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResult:

@@ -85,6 +85,7 @@ def finish_result(result: RunResult, folder: Path, notebook_file: str,
     recorded = read_records(folder)
     result.metrics, result.figures, result.info = (recorded.metrics, recorded.figures,
                                                    recorded.info)
+    result.checks, result.slices = recorded.checks, recorded.slices
     for key, variable in CI_INFO.items():  # where the reports link to; the notebook's own win
         if os.environ.get(variable):
             result.info.setdefault(key, os.environ[variable])

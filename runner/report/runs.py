@@ -72,7 +72,8 @@ def load_runs(results_dir: Path, repo: Path | None = None) -> list[LocalRun]:
 
 def gate_rows(run: LocalRun, baseline: Mapping[str, float] | None) -> list[GateResult]:
     gates = parse_gates(run.config, str(run.config_path or "config"))
-    return evaluate(gates, run.result.metrics, run.directions, baseline, run.result.status)
+    return evaluate(gates, run.result.metrics, run.directions, baseline, run.result.status,
+                    checks=run.result.checks, slices=run.result.slices)
 
 
 def report_for(run: LocalRun, target: Mapping[str, float] | None,

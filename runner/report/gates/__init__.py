@@ -64,9 +64,11 @@ def parse_gates(data: Mapping[str, Any], source: str = "config") -> Gates:
 
 
 def evaluate(gates: Gates, metrics: Mapping[str, float], directions: Mapping[str, str],
-             baseline: Mapping[str, float] | None, status: str = "success") -> list[GateResult]:
+             baseline: Mapping[str, float] | None, status: str = "success", *,
+             checks: Mapping[str, Mapping[str, Any]] | None = None,
+             slices: Mapping[str, Mapping[str, Any]] | None = None) -> list[GateResult]:
     """Every gate's rows: the run status first (when the run failed), then in config order."""
-    run = GateInput(metrics, directions, baseline, status)
+    run = GateInput(metrics, directions, baseline, status, checks or {}, slices or {})
     return [row for check in (RUN_STATUS, *gates.checks) for row in check.evaluate(run)]
 
 

@@ -8,20 +8,23 @@ the gate table. The registry of gates is ``runner.report.gates.GATES``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from runner.config import Config
 
 
 @dataclass(frozen=True)
 class GateInput:
-    """What a check looks at: the run's metrics and status, and the production baseline."""
+    """What a check looks at: the run's metrics, status, recorded checks and slices
+    (``runner.metrics.Recorded``), and the production baseline."""
 
     metrics: Mapping[str, float]
     directions: Mapping[str, str]           # metric -> "higher" | "lower"
     baseline: Mapping[str, float] | None    # None: no production release yet
     status: str = "success"
+    checks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    slices: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
