@@ -61,6 +61,13 @@ FEATURES: dict[str, Feature] = {
     "function:truncate": Feature((16, 3), f"{INPUTS_REF}#truncate (gitlab-org/gitlab#409462)"),
     "function:expand_vars": Feature((16, 5), f"{INPUTS_REF}#expand_vars"),
     "function:posix_escape": Feature((18, 6), f"{INPUTS_REF}#posix_escape"),
+    # `DS_GPU: "$[[ inputs.gpu ]]"`: a block that is a whole value keeps the input's type
+    # (gitlab-org/gitlab!145257), so a boolean or number reaches `variables:` as such; GitLab
+    # accepts any scalar there since !146503 (Entry::Variable's ScalarValidator, 'variable
+    # definition must be either a string or a hash' before). Both merged Feb-Mar 2024, for
+    # 16.10 or 16.11: the later one is the bound here.
+    "variables:typed-input": Feature((16, 11), "gitlab-org/gitlab!145257 and !146503 "
+                                               "(lib/gitlab/ci/config/entry/variable.rb)"),
     # global keywords
     "include": _old("include"),
     "include:local": _old("includelocal"),
@@ -178,12 +185,29 @@ def body_features(body: dict[str, Any]) -> set[str]:
     return out
 
 
+def typed_variables(header: dict[str, Any], body: dict[str, Any]) -> set[str]:
+    """``variables:typed-input`` when a variable's whole value is one block naming a boolean or
+    number input: GitLab then passes the typed value, not a string."""
+    inputs = ((header.get("spec") or {}).get("inputs") or {}) if isinstance(header, dict) else {}
+    typed = {name for name, attrs in inputs.items()
+             if (attrs or {}).get("type") in ("boolean", "number")}
+    blocks = [body.get("variables")] + [job.get("variables") for job in body.values()
+                                        if isinstance(job, dict)]
+    for variables in blocks:
+        for value in (variables or {}).values() if isinstance(variables, dict) else ():
+            whole = _BLOCK.fullmatch(value.strip()) if isinstance(value, str) else None
+            if whole and whole.group(1).strip().removeprefix("inputs.") in typed:
+                return {"variables:typed-input"}
+    return set()
+
+
 def file_features(text: str) -> set[str]:
     """A component template (spec header, `---`, body) or a plain pipeline file."""
     documents = [d for d in yaml.safe_load_all(text) if d is not None]
     found = _interpolations(text)
     if len(documents) == 2:
         found |= header_features(documents[0])
+        found |= typed_variables(documents[0], documents[1])
     found |= body_features(documents[-1])
     return found
 
@@ -251,6 +275,17 @@ def test_newer_interpolation_and_unknown_keys_are_reported() -> None:
     assert "$[[ component ]] needs GitLab 18.6" in reported
     assert "function:posix_escape needs GitLab 18.6" in reported
     assert "job:hooks is not in FEATURES" in reported
+
+
+def test_a_boolean_input_as_a_whole_variable_value_is_a_versioned_construct() -> None:
+    text = ("spec:\n  inputs:\n    gpu:\n      type: boolean\n      default: false\n"
+            "    name:\n      default: x\n---\n"
+            "job:\n  variables:\n    DS_GPU: \"$[[ inputs.gpu ]]\"\n  script: echo\n")
+    assert "variables:typed-input" in file_features(text)
+    as_text = text.replace('"$[[ inputs.gpu ]]"', '"gpu=$[[ inputs.gpu ]]"')
+    assert "variables:typed-input" not in file_features(as_text)
+    reported = problems({"t.yml": file_features(text)}, supported=(16, 9))
+    assert any("variables:typed-input needs GitLab 16.11" in p for p in reported)
 
 
 def test_array_inputs_and_rules_from_defaults_are_collected() -> None:
