@@ -118,6 +118,12 @@ class GateFailedError(RunnerError):
     exit_code = ExitCode.GATE_FAILED
 
 
+class DataCheckError(RunnerError):
+    """Data checks with ``on_fail: stop`` failed inside a notebook (``runner.check_data``): the
+    run stops at that cell and fails (exit 1, the notebook saved); the message names the checks.
+    ``ds-runner check-data`` reports failing checks as a failed gate instead (exit 7)."""
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM stopped ds-runner at once: exit 128 + the signal's number, the shell's
     convention (130 for SIGINT/Ctrl-C, 143 for SIGTERM, which GitLab sends to cancel a job or

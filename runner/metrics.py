@@ -89,16 +89,19 @@ def record_check(name: str, passed: bool, value: float | None = None,
 
 
 def record_slice_values(name: str, by: str, values: dict[str, float],
-                        counts: dict[str, int] | None = None) -> dict[str, float]:
+                        counts: dict[str, int] | None = None,
+                        skipped: dict[str, str] | None = None) -> dict[str, float]:
     """Record a metric per slice of the data (``by`` names the slicing, e.g. ``age_band``);
-    slice gates (``gates.slices``) and the reports read it. The last record of a name wins."""
+    slice gates (``gates.slices``) and the reports read it. The last record of a name wins.
+    ``skipped`` gives, per slice the metric could not be computed on, the reason."""
     _check_name("metric", name)
     clean = {str(k): float(v) for k, v in values.items()}
     bad = [k for k, v in clean.items() if not math.isfinite(v)]
     if bad:
         raise ValueError(f"slice {bad[0]!r} of {name!r} must be a finite number")
     _append({"kind": "slices", "name": name, "by": str(by), "values": clean,
-             "counts": {str(k): int(v) for k, v in (counts or {}).items()}})
+             "counts": {str(k): int(v) for k, v in (counts or {}).items()},
+             "skipped": {str(k): str(v) for k, v in (skipped or {}).items()}})
     return clean
 
 
@@ -109,7 +112,8 @@ class Recorded:
     info: dict[str, str] = field(default_factory=dict)
     # check name -> {"passed": bool, "value": float | None, "limit": float | None, "detail": str}
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # metric -> {"by": str, "values": {slice: float}, "counts": {slice: int}}
+    # metric -> {"by": str, "values": {slice: float}, "counts": {slice: int},
+    #            "skipped": {slice: reason}}
     slices: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -134,7 +138,7 @@ def read_records(directory: Path) -> Recorded:
         elif kind == "check":
             out.checks[name] = {k: entry.get(k) for k in ("passed", "value", "limit", "detail")}
         elif kind == "slices":
-            out.slices[name] = {k: entry.get(k) for k in ("by", "values", "counts")}
+            out.slices[name] = {k: entry.get(k) for k in ("by", "values", "counts", "skipped")}
     return out
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from runner.metrics import RunResult
 from runner.report.gates import GateResult
 from runner.report.gates.base import number
+from runner.report.gates.slices import Sliced
 
 STATUS_ICONS = {"success": "✅", "failed": "❌", "timeout": "⏱️", "kernel_died": "💀",
                 "interrupted": "🛑", "terminated": "🛑", "error": "⚠️"}
@@ -114,9 +116,9 @@ def delta(value: float | None, base: float | None, direction: str) -> str:
 def metrics_table(rep: NotebookReport,
                   columns: Sequence[tuple[str, Mapping[str, float] | None]]) -> str:
     """Value per metric plus, per baseline column, its value and the direction-aware delta."""
-    metrics = rep.result.metrics
-    names = list(metrics) + sorted(
-        {n for _, base in columns for n in (base or {})} - set(metrics))
+    metrics, slices = rep.result.metrics, rep.result.slices
+    names = list(metrics) + [n for n in slices if n not in metrics]
+    names += sorted({n for _, base in columns for n in (base or {})} - set(names))
     if not names:
         return "_No metrics recorded._"
     head = "| Metric | Value |" + "".join(f" {cell(t)} | Δ vs {cell(t)} |" for t, _ in columns)
@@ -125,7 +127,8 @@ def metrics_table(rep: NotebookReport,
         value = metrics.get(name)
         direction = rep.directions.get(name, "higher")
         arrow = "↓" if direction == "lower" else "↑"
-        row = [f"`{cell(name)}` {arrow}", fmt(value) if value is not None else "not recorded"]
+        row = [f"`{cell(name)}` {arrow}", (fmt(value) if value is not None else "not recorded")
+               + worst_slice(slices.get(name), direction)]
         for _, base in columns:
             if base is None:
                 row += [NO_BASELINE, "—"]
@@ -133,6 +136,17 @@ def metrics_table(rep: NotebookReport,
                 row += [fmt(base.get(name)), delta(value, base.get(name), direction)]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def worst_slice(recorded: Mapping[str, Any] | None, direction: str) -> str:
+    """`` · worst size_band `large` 0.87`` after a metric recorded per slice, else ""."""
+    if not recorded:
+        return ""
+    sliced = Sliced.of(recorded)
+    if not sliced.values:
+        return f" · no slice of {cell(sliced.by)} scored"
+    worst, _ = sliced.worst_and_best(direction == "lower")
+    return f" · worst {cell(sliced.by)} `{cell(worst)}` {fmt(sliced.values[worst])}"
 
 
 def gate_table(rows: Sequence[GateResult], *, plain: bool = False, title: str = "") -> str:
