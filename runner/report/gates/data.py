@@ -1,0 +1,50 @@
+"""The ``data`` gate: every data check a run recorded (``runner.check_data``) is a gate row, and a
+data set declared under ``data_checks:`` that the run never checked is a failing row, so a
+notebook that forgets its checks is not silently green.
+
+It needs no key under ``gates:``: declaring ``data_checks:`` (or recording a check named
+``data/...``) switches it on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from runner.config import Config
+from runner.monitor.spec import KEY, declared
+from runner.report.gates.base import GateInput, GateResult
+
+PREFIX = "data/"
+
+
+@dataclass(frozen=True)
+class DataChecks:
+    datasets: tuple[str, ...] = ()   # declared under data_checks:
+    metric: str = ""                 # checks no metric the notebook records
+    key: str = KEY
+
+    def evaluate(self, run: GateInput) -> list[GateResult]:
+        recorded = sorted(name for name in run.checks if name.startswith(PREFIX))
+        rows = [self._row(name, run.checks[name]) for name in recorded]
+        for dataset in self.datasets:
+            if not any(name.startswith(f"{PREFIX}{dataset}/") for name in recorded):
+                rows.append(GateResult(
+                    "data", f"{PREFIX}{dataset}", None, None, False,
+                    f"data checks declared ({KEY}.{dataset}) but not run: call "
+                    f"runner.check_data(df, {dataset!r}, config_path) in the notebook",
+                    has_value=False))
+        return rows
+
+    @staticmethod
+    def _row(name: str, check: Mapping[str, Any]) -> GateResult:
+        value, limit = check.get("value"), check.get("limit")
+        return GateResult("data", name, None if value is None else float(value),
+                          None if limit is None else float(limit), bool(check.get("passed")),
+                          str(check.get("detail") or ""), has_value=value is not None)
+
+
+def parse(cfg: Config) -> DataChecks:
+    """The data gate of a config: the data sets under ``data_checks:``, validated."""
+    return DataChecks(tuple(declared(cfg)))
