@@ -46,6 +46,7 @@ COMMANDS = {
     "collect": "collect",
     "hash": "hash",
     "build": "build",
+    "check-data": "check_data",
 }
 
 

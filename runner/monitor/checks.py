@@ -82,20 +82,11 @@ def _checks(df: pd.DataFrame, spec: DataSpec) -> Iterator[CheckOutcome]:
         ok = n >= spec.min_rows
         yield CheckOutcome(check_name(ds, "rows"), ok, n, spec.min_rows,
                            f"rows: {n} {'>=' if ok else '<'} {spec.min_rows}")
-    for column, kind in spec.columns.items():
-        yield _column(df, ds, column, kind)
+    if spec.columns:
+        yield _columns(df, ds, spec.columns)
     not_null = list(df.columns) if spec.not_null == ALL else list(spec.not_null)
     if not_null:
-        present = [c for c in not_null if c in df.columns]
-        nulls = df[present].isna().sum() if present else pd.Series(dtype="int64")
-        for column in not_null:
-            name = check_name(ds, "nulls", str(column))
-            if column not in df.columns:
-                yield _missing(name, column)
-                continue
-            count = int(nulls[column])
-            yield CheckOutcome(name, count == 0, count, 0,
-                               f"nulls in `{column}`: {count} {'<=' if count == 0 else '>'} 0")
+        yield _nulls(df, ds, not_null)
     for column, (lo, hi) in spec.ranges.items():
         yield _range(df, ds, column, lo, hi)
     for column, values in spec.allowed.items():
@@ -106,7 +97,7 @@ def _checks(df: pd.DataFrame, spec: DataSpec) -> Iterator[CheckOutcome]:
         yield _class_ratio(df, ds, *spec.min_class_ratio)
 
 
-def _missing(name: str, column: str) -> CheckOutcome:
+def _missing(name: str, column: str) -> CheckOutcome:  # a check whose column is absent
     return CheckOutcome(name, False, None, None, f"column `{column}` missing")
 
 
@@ -130,16 +121,29 @@ def _kind_ok(series: pd.Series, kind: str) -> bool:
     return bool(np.all(np.isfinite(values)) and np.all(values == np.floor(values)))
 
 
-def _column(df: pd.DataFrame, ds: str, column: str, kind: str) -> CheckOutcome:
-    name = check_name(ds, "column", column)
-    if column not in df.columns:
-        return _missing(name, column)
-    series = df[column]
-    ok = _kind_ok(series, kind)
-    have = f"`{column}` is {series.dtype}"
-    return CheckOutcome(name, ok, None, None,
-                        f"{have}, {'a' if ok else 'not'} {kind} column" if kind != "any"
-                        else f"{have}, present")
+def _columns(df: pd.DataFrame, ds: str, columns: Mapping[str, str]) -> CheckOutcome:
+    problems = [f"`{c}` missing" if c not in df.columns
+                else f"`{c}` is {df[c].dtype}, not {kind}"
+                for c, kind in columns.items()
+                if c not in df.columns or not _kind_ok(df[c], kind)]
+    detail = (f"{len(problems)} of {len(columns)} columns: " + ", ".join(problems) if problems
+              else f"all {len(columns)} columns present with their kinds")
+    return CheckOutcome(check_name(ds, "columns"), not problems, len(problems), 0, detail)
+
+
+def _nulls(df: pd.DataFrame, ds: str, columns: list[str]) -> CheckOutcome:
+    present = [c for c in columns if c in df.columns]
+    counts = df[present].isna().sum() if present else pd.Series(dtype="int64")
+    bad = {str(c): int(n) for c, n in counts.items() if n}
+    missing = [f"`{c}` missing" for c in columns if c not in df.columns]
+    total = sum(bad.values())
+    parts = [f"`{c}`: {n}" for c, n in sorted(bad.items(), key=lambda kv: -kv[1])]
+    if len(parts) > 1:
+        parts = [f"nulls in {', '.join(parts)} ({total} > 0)"]
+    elif parts:
+        parts = [f"nulls in {parts[0]} > 0"]
+    detail = "; ".join(parts + missing) or f"nulls in {len(columns)} columns: 0"
+    return CheckOutcome(check_name(ds, "nulls"), not bad and not missing, total, 0, detail)
 
 
 def _range(df: pd.DataFrame, ds: str, column: str, lo: float | None,
