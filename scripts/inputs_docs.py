@@ -85,6 +85,8 @@ VARIABLES: dict[str, list[str]] = {
         "`CI_REGISTRY_IMAGE`, `CI_REGISTRY_USER`, `CI_REGISTRY_PASSWORD` (predefined; the "
         "project's container registry must be enabled unless the `image` input is set)",
         "writes the dotenv report `DS_IMAGE`, `DS_IMAGE_TAG`, `DS_IMAGE_BUILT` for later jobs",
+        "`CI_COMMIT_TAG` (predefined; also set in a schedule on a tag): for a production tag "
+        "whose image `:<tag>` exists, `DS_IMAGE` is that image and nothing is built",
     ],
     "detect-notebooks": [
         "`CI_PIPELINE_SOURCE`, `CI_COMMIT_MESSAGE` (`[run path]`, `[skip run]`), "
@@ -129,7 +131,10 @@ VARIABLES: dict[str, list[str]] = {
     "auto-release": [
         "`CI_COMMIT_TAG` (predefined): only tags matching `production_tag_regex` are released",
         "`CI_JOB_TOKEN` is enough to create releases; `GITLAB_TOKEN` is used when set",
-        "`DS_IMAGE` from build-container goes into the model card",
+        "`DS_IMAGE` from build-container: once the gates pass it is tagged `:<tag>` in the "
+        "project's registry (`CI_REGISTRY_IMAGE`, `CI_REGISTRY_USER`, `CI_REGISTRY_PASSWORD`, "
+        "predefined), linked in the release and named in the model card; exit 6 and no release "
+        "when it is missing from the registry",
     ],
 }
 

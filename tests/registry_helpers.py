@@ -373,3 +373,101 @@ def wrap_program(bin_dir: Path, program: str) -> Path:
 
 def calls(log: Path) -> list[str]:
     return log.read_text().split() if log.exists() else []
+
+
+# --- tiny images pushed through the registry API (no builder) -------------------------------
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+def registry_session(registry: Registry, repository: str) -> requests.Session:
+    """A session allowed to pull and push ``repository``: a token from the test token server,
+    or HTTP Basic for an htpasswd registry."""
+    session = requests.Session()
+    if registry.token_server is not None:
+        token = registry.token_server.issue(registry.username,
+                                            [f"repository:{repository}:pull,push"])
+        session.headers["Authorization"] = f"Bearer {token}"
+    else:
+        session.auth = (registry.username, registry.password)
+    return session
+
+
+def _push_blob(session: requests.Session, registry: Registry, repository: str,
+               data: bytes, media_type: str) -> dict[str, object]:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    start = session.post(f"{registry.url}/v2/{repository}/blobs/uploads/", timeout=10)
+    assert start.status_code == 202, start.text
+    location = start.headers["Location"]
+    location = location if location.startswith("http") else registry.url + location
+    done = session.put(location, params={"digest": digest}, data=data, timeout=10,
+                       headers={"Content-Type": "application/octet-stream"})
+    assert done.status_code == 201, done.text
+    return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+
+def _put_manifest(session: requests.Session, registry: Registry, repository: str,
+                  reference: str, body: bytes, media_type: str) -> str:
+    done = session.put(f"{registry.url}/v2/{repository}/manifests/{reference}", data=body,
+                       headers={"Content-Type": media_type}, timeout=10)
+    assert done.status_code == 201, done.text
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def push_tiny_image(registry: Registry, repository: str, tag: str,
+                    media_type: str = DOCKER_MANIFEST, seed: str = "") -> str:
+    """Push a one-layer image (a gzipped tar holding ``seed``) as a Docker v2 manifest, an OCI
+    manifest or an OCI index over one; the digest of what ``tag`` names."""
+    import gzip
+    import io
+
+    session = registry_session(registry, repository)
+    tar_bytes = io.BytesIO()
+    with tarfile.open(fileobj=tar_bytes, mode="w") as tar:
+        info = tarfile.TarInfo("seed.txt")
+        payload = f"seed {seed}\n".encode()
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    layer_data = gzip.compress(tar_bytes.getvalue(), mtime=0)
+    diff_id = "sha256:" + hashlib.sha256(tar_bytes.getvalue()).hexdigest()
+    oci = media_type != DOCKER_MANIFEST
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    kinds = (("application/vnd.oci.image.config.v1+json",
+              "application/vnd.oci.image.layer.v1.tar+gzip") if oci else
+             ("application/vnd.docker.container.image.v1+json",
+              "application/vnd.docker.image.rootfs.diff.tar.gzip"))
+    manifest_type = OCI_MANIFEST if oci else DOCKER_MANIFEST
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": manifest_type,
+        "config": _push_blob(session, registry, repository, config, kinds[0]),
+        "layers": [_push_blob(session, registry, repository, layer_data, kinds[1])],
+    }, indent=3).encode()       # not the registry's own formatting: the copy must keep bytes
+    if media_type != OCI_INDEX:
+        return _put_manifest(session, registry, repository, tag, manifest, manifest_type)
+    digest = _put_manifest(session, registry, repository,
+                           "sha256:" + hashlib.sha256(manifest).hexdigest(), manifest,
+                           OCI_MANIFEST)
+    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest),
+         "platform": {"architecture": "amd64", "os": "linux"}}]}).encode()
+    return _put_manifest(session, registry, repository, tag, index, OCI_INDEX)
+
+
+def manifest_of(registry: Registry, repository: str, reference: str) -> requests.Response:
+    """GET a manifest as a client that accepts every type would (404 when absent)."""
+    return registry_session(registry, repository).get(
+        f"{registry.url}/v2/{repository}/manifests/{reference}", timeout=10,
+        headers={"Accept": ", ".join([DOCKER_MANIFEST, OCI_MANIFEST, OCI_INDEX])})
+
+
+def tags_of(registry: Registry, repository: str) -> list[str]:
+    """The repository's tags (``GET /v2/<name>/tags/list``); [] when it has none."""
+    done = registry_session(registry, repository).get(
+        f"{registry.url}/v2/{repository}/tags/list", timeout=10)
+    if done.status_code == 404:
+        return []
+    assert done.status_code == 200, done.text
+    return sorted(done.json().get("tags") or [])

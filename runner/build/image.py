@@ -3,7 +3,9 @@
 ``ensure_image`` hashes the inputs (runner.build.hashing), asks the registry for the tag
 (runner.build.oci) and, only when it is absent, runs a builder: ``buildah`` (default; chroot
 isolation, no daemon) or ``docker`` (docker-in-docker). It writes a dotenv file
-(``DS_IMAGE``, ``DS_IMAGE_TAG``, ``DS_IMAGE_BUILT``) for later jobs' ``image:``.
+(``DS_IMAGE``, ``DS_IMAGE_TAG``, ``DS_IMAGE_BUILT``) for later jobs' ``image:``. In a pipeline
+for a released production tag whose image ``:<tag>`` exists (runner.build.promote made it),
+``DS_IMAGE`` is that image, so a schedule on ``v1.2.3`` runs in ``:v1.2.3``.
 """
 
 from __future__ import annotations
@@ -230,9 +232,12 @@ class Storage:
 
 def ensure_image(source: Source, login: Login = Login(), *, builder: str = "buildah",
                  storage: Storage = Storage(), dotenv: Path | None = None,
-                 dry_run: bool = False, force: bool = False) -> BuildResult:
+                 dry_run: bool = False, force: bool = False,
+                 release_tag: str = "") -> BuildResult:
     """Build and push ``<registry_image>/<image_name>:<hash tag>`` unless the registry has it.
 
+    ``release_tag``: the pipeline's production tag; when ``<image_name>:<release_tag>`` exists
+    the jobs run in it and nothing is built (``DS_IMAGE_TAG`` stays the content hash).
     ``dry_run`` checks the registry and returns the steps it would run, but builds, pushes and
     writes nothing.
     """
@@ -246,6 +251,11 @@ def ensure_image(source: Source, login: Login = Login(), *, builder: str = "buil
     masker = masker_for(login.password)
     client = RegistryClient(ref.registry, login.username, login.password,
                             insecure=login.insecure)
+    released = ImageRef(ref.registry, ref.repository, release_tag)
+    if release_tag and not force and client.manifest_exists(released.repository, release_tag):
+        logger.info("%s is released: the jobs run in %s, nothing to build", release_tag, released)
+        return _finish(BuildResult(str(released), hashed.tag, hashed.digest, built=False,
+                                   dry_run=dry_run), dotenv)
     present = client.manifest_exists(ref.repository, ref.tag)
     spec = BuildSpec(image=image, registry=ref.registry, dockerfile=(repo / source.dockerfile),
                      context=(repo / source.context), build_args=args,
@@ -262,9 +272,13 @@ def ensure_image(source: Source, login: Login = Login(), *, builder: str = "buil
         logger.info("building %s with %s (inputs: %s)", image, chosen.name,
                     ", ".join(hashed.files))
         run_steps(steps, masker)
-    result = BuildResult(image, hashed.tag, hashed.digest, built=build and not dry_run,
-                         dry_run=dry_run, steps=steps)
-    if dotenv is not None and not dry_run:
+    return _finish(BuildResult(image, hashed.tag, hashed.digest, built=build and not dry_run,
+                               dry_run=dry_run, steps=steps), dotenv)
+
+
+def _finish(result: BuildResult, dotenv: Path | None) -> BuildResult:
+    """Write the dotenv report (not in a dry run) and hand the result back."""
+    if dotenv is not None and not result.dry_run:
         dotenv.parent.mkdir(parents=True, exist_ok=True)
         dotenv.write_text(result.dotenv(), encoding="utf-8")
     return result

@@ -1,6 +1,9 @@
-"""A small Docker Registry HTTP API v2 client: "is this tag there?", with the registry's auth.
+"""A small Docker Registry HTTP API v2 client: "is this tag there?" and "give this manifest
+another tag", with the registry's auth.
 
-``HEAD /v2/<name>/manifests/<tag>`` with the Docker and OCI manifest media types. A ``401`` with
+``HEAD /v2/<name>/manifests/<tag>`` with the Docker and OCI manifest media types; ``GET`` of a
+manifest's exact bytes and ``PUT`` of the same bytes with the same ``Content-Type`` under another
+tag (the OCI distribution spec's "Pushing Manifests"; GitLab's registry is that API). A ``401`` with
 ``WWW-Authenticate: Bearer realm=...,service=...,scope=...`` (GitLab, distribution's token auth)
 is answered by fetching a token from the realm with HTTP Basic ``user:password`` and retrying with
 ``Authorization: Bearer``; a ``Basic`` challenge (htpasswd) by retrying with HTTP Basic.
@@ -11,6 +14,7 @@ never contains the password.
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -43,6 +47,24 @@ class ImageRef:
         return f"{self.registry}/{self.repository}:{self.tag}"
 
     @classmethod
+    def parse(cls, image: str) -> ImageRef:
+        """``host[:port]/path:tag``, as build-container writes ``DS_IMAGE``; UsageError for a
+        reference without a registry host or a tag, or one by digest."""
+        text = image.strip()
+        name, sep, tag = text.rpartition(":")
+        host, slash, repository = name.partition("/")
+        if "@" in text or not sep or "/" in tag or not tag or not slash or not repository:
+            raise UsageError(f"image must be host[:port]/path:tag, got {image!r}")
+        return cls(host, repository, tag)
+
+    def within(self, registry_image: str) -> bool:
+        """True when this image lies under ``registry_image`` (``$CI_REGISTRY_IMAGE``)."""
+        base = ImageRef.from_parts(registry_image, "", self.tag)
+        return self.registry == base.registry and (
+            self.repository == base.repository
+            or self.repository.startswith(base.repository + "/"))
+
+    @classmethod
     def from_parts(cls, registry_image: str, name: str, tag: str) -> ImageRef:
         """``$CI_REGISTRY_IMAGE`` (``host[:port]/path``) + image name (may be empty) + tag."""
         base = registry_image.strip().rstrip("/")
@@ -56,6 +78,15 @@ class ImageRef:
         if repository != repository.lower():
             raise UsageError(f"registry repository names must be lowercase: {repository}")
         return cls(host, repository, tag)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest's exact bytes, its media type and its digest (sha256 of the bytes)."""
+
+    body: bytes
+    media_type: str
+    digest: str
 
 
 class RegistryClient:
@@ -93,23 +124,53 @@ class RegistryClient:
         raise RegistryError(f"registry {self.registry}: HEAD {repository}:{reference} "
                             f"answered HTTP {response.status_code}")
 
-    def _send(self, method: str, url: str, headers: dict[str, str]) -> requests.Response:
+    def get_manifest(self, repository: str, reference: str) -> Manifest | None:
+        """The manifest's bytes as stored (a digest covers exact bytes), or None on 404."""
+        url = f"{self.base_url}/v2/{repository}/manifests/{reference}"
+        response = self._request("GET", url, f"repository:{repository}:pull")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise RegistryError(f"registry {self.registry}: GET {repository}:{reference} "
+                                f"answered HTTP {response.status_code}{_detail(response)}")
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if media_type not in MANIFEST_MEDIA_TYPES:
+            raise RegistryError(f"{self.registry}/{repository}:{reference} has a manifest of "
+                                f"type {media_type or 'unknown'!r}, not an OCI or Docker v2 one")
+        body = response.content
+        return Manifest(body, media_type, "sha256:" + hashlib.sha256(body).hexdigest())
+
+    def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> str:
+        """Store ``manifest`` under ``reference``; the digest the registry answers with."""
+        url = f"{self.base_url}/v2/{repository}/manifests/{reference}"
+        response = self._request("PUT", url, f"repository:{repository}:pull,push",
+                                 body=manifest.body, content_type=manifest.media_type)
+        if response.status_code != 201:
+            raise RegistryError(f"registry {self.registry}: PUT {repository}:{reference} "
+                                f"answered HTTP {response.status_code}{_detail(response)}")
+        return response.headers.get("Docker-Content-Digest", manifest.digest)
+
+    def _send(self, method: str, url: str, headers: dict[str, str],
+              body: bytes | None = None) -> requests.Response:
         try:
-            return self._session.request(method, url, headers=headers, timeout=self._timeout,
-                                         allow_redirects=True)
+            return self._session.request(method, url, headers=headers, data=body,
+                                         timeout=self._timeout, allow_redirects=True)
         except requests.ConnectionError as e:
             raise RegistryError(f"registry {self.registry} unreachable ({_reason(e)})") from e
         except requests.RequestException as e:
             raise RegistryError(f"registry {self.registry} request failed ({_reason(e)})") from e
 
-    def _request(self, method: str, url: str, scope: str) -> requests.Response:
-        headers = {"Accept": ACCEPT, **self._auth_headers}
-        response = self._send(method, url, headers)
+    def _request(self, method: str, url: str, scope: str, *, body: bytes | None = None,
+                 content_type: str = "") -> requests.Response:
+        """One request; on a 401 (no token yet, or one without this scope, such as a pull
+        token for a PUT) authenticate as the challenge says and send it once more."""
+        headers = {"Accept": ACCEPT, **({"Content-Type": content_type} if content_type else {})}
+        response = self._send(method, url, {**headers, **self._auth_headers}, body)
         if response.status_code != 401:
             return response
         challenge = response.headers.get("WWW-Authenticate", "")
         self._auth_headers = self._authenticate(challenge, scope)
-        response = self._send(method, url, {"Accept": ACCEPT, **self._auth_headers})
+        response = self._send(method, url, {**headers, **self._auth_headers}, body)
         if response.status_code in (401, 403):
             raise RegistryError(f"registry {self.registry} refused the credentials "
                                 f"(HTTP {response.status_code} for {scope})")
@@ -153,6 +214,16 @@ class RegistryClient:
         if not isinstance(token, str) or not token:
             raise RegistryError(f"registry token service {realm} sent no token")
         return token
+
+
+def _detail(response: requests.Response) -> str:
+    """``: CODE message`` of the registry's first error (distribution's error body), or ""."""
+    try:
+        errors = response.json().get("errors") or []
+        first = errors[0]
+        return f": {first.get('code', '')} {first.get('message', '')}".rstrip()[:200]
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return ""
 
 
 def _reason(error: requests.RequestException) -> str:

@@ -1,4 +1,5 @@
-"""``ds-runner build``: build and push the notebook image unless its content-hash tag exists."""
+"""``ds-runner build``: build and push the notebook image unless its content-hash tag exists
+(or, in a production tag's pipeline, the release's image ``:<tag>`` exists)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import click
 
 from runner import log
 from runner.build.hashing import parse_build_args
-from runner.build.image import BUILDERS, Login, Source, Storage, ensure_image
+from runner.build.image import BUILDERS, Source, Storage, ensure_image
+from runner.build.options import login_from, login_options
 
 _PATH = click.Path(path_type=Path)
 
@@ -28,13 +30,14 @@ _PATH = click.Path(path_type=Path)
               help="Build context, relative to --repo.")
 @click.option("--repo", type=click.Path(file_okay=False, exists=True, path_type=Path),
               default=".", envvar="CI_PROJECT_DIR", show_default=True)
-@click.option("--registry-user", envvar="CI_REGISTRY_USER", help="Env: CI_REGISTRY_USER.")
-@click.option("--registry-password", envvar="CI_REGISTRY_PASSWORD",
-              help="Env: CI_REGISTRY_PASSWORD (prefer the variable to the option).")
+@login_options
 @click.option("--builder", type=click.Choice(sorted(BUILDERS)), default="buildah",
               envvar="DS_BUILDER", show_default=True)
-@click.option("--insecure-registry", "insecure", is_flag=True, envvar="DS_REGISTRY_INSECURE",
-              help="Plain HTTP registry (no TLS). Env: DS_REGISTRY_INSECURE.")
+@click.option("--commit-tag", envvar="CI_COMMIT_TAG", default="",
+              help="Tag of a tag pipeline (also a schedule on a tag). Env: CI_COMMIT_TAG.")
+@click.option("--production-tag-regex", envvar="DS_PRODUCTION_TAG_REGEX", default="",
+              help="Production tags, as for release (default ^v\\d+\\.\\d+\\.\\d+$): when "
+                   "--commit-tag is one and the image :<tag> exists, DS_IMAGE is that image.")
 @click.option("--storage-driver", envvar="DS_STORAGE_DRIVER",
               help="buildah storage driver (default: vfs when overlay cannot work, else overlay).")
 @click.option("--storage-root", type=_PATH, envvar="DS_STORAGE_ROOT",
@@ -49,19 +52,18 @@ _PATH = click.Path(path_type=Path)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def command(registry_image: str, image_name: str, files: tuple[str, ...],
             build_args: tuple[str, ...], dockerfile: str, context: str, repo: Path,
-            registry_user: str | None, registry_password: str | None, builder: str,
-            insecure: bool, storage_driver: str | None, storage_root: Path | None,
+            builder: str, commit_tag: str, production_tag_regex: str,
+            storage_driver: str | None, storage_root: Path | None,
             storage_runroot: Path | None, dotenv: Path | None, force: bool, dry_run: bool,
-            as_json: bool) -> int:
+            as_json: bool, **login: str | bool | None) -> int:
     """Build and push $CI_REGISTRY_IMAGE/<name>:<hash tag> only when the registry lacks it."""
-    if registry_password:
-        log.masker().add([registry_password])
     result = ensure_image(
         Source(repo, registry_image, image_name, files, parse_build_args(build_args),
                dockerfile, context),
-        Login(registry_user, registry_password, insecure), builder=builder,
+        login_from(login), builder=builder,
         storage=Storage(storage_driver, storage_root, storage_runroot), dotenv=dotenv,
-        dry_run=dry_run, force=force)
+        dry_run=dry_run, force=force,
+        release_tag=_production_tag(commit_tag, production_tag_regex))
     if as_json:
         click.echo(json.dumps({"image": result.image, "tag": result.tag,
                                "digest": result.digest, "built": result.built,
@@ -72,3 +74,13 @@ def command(registry_image: str, image_name: str, files: tuple[str, ...],
         for step in result.steps:
             click.echo(log.masker().mask("would run: " + " ".join(step.argv)), err=True)
     return 0
+
+
+def _production_tag(commit_tag: str, tag_regex: str) -> str:
+    """``commit_tag`` when it is a production tag, else "" (imported here: python-gitlab
+    comes with the release module and a branch pipeline's build needs neither)."""
+    if not commit_tag:
+        return ""
+    from runner.publish.baseline import DEFAULT_TAG_REGEX, production_tags
+
+    return commit_tag if production_tags(tag_regex or DEFAULT_TAG_REGEX).search(commit_tag) else ""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
+from runner.build.promote import ProjectRegistry, release_image
 from runner.errors import GateFailedError
 from runner.gitlab_client import GitLabClient
 from runner.publish import Outcome
@@ -138,6 +139,7 @@ class ReleaseSink:
     baseline_job: str = DEFAULT_BASELINE_JOB
     force: bool = False
     dry_run: bool = False
+    registry: ProjectRegistry | None = None     # tags ``image`` as ``:<tag>`` there
     client: GitLabClient = field(init=False)
     runs: list[LocalRun] = field(init=False)
     base_tag: str = field(init=False)
@@ -182,6 +184,10 @@ class ReleaseSink:
         if failed:
             out.say(f"WARNING: {failed} validation gate(s) failed; releasing {tag} anyway "
                     "(--force)")
+        if self.image and self.registry is not None:   # gates passed: the production image
+            promoted = release_image(self.image, tag, self.registry, dry_run=self.dry_run)
+            out.say(promoted.message)
+            self.image = promoted.image
         info = ReleaseInfo(tag=tag, commit_sha=env.commit_sha,
                            commit_url=env.web_url(f"commit/{env.commit_sha}") if env.commit_sha
                            else "", pipeline_url=env.pipeline_url, image=self.image,

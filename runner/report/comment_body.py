@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from runner.report.drift_summary import drift_section
 from runner.report.render import (
     NotebookReport,
     RunContext,
@@ -110,8 +111,11 @@ def _section(rep: NotebookReport, ctx: RunContext) -> str:
         parts.append(failure)
     columns = [(ctx.target_label or "target branch", rep.target),
                (ctx.production_label or "production", rep.production)]
-    parts += ["#### Metrics", metrics_table(rep, columns), baseline_line(rep),
-              "#### Validation gates", gate_table(rep.gates)]
+    parts += ["#### Metrics", metrics_table(rep, columns), baseline_line(rep)]
+    drift = drift_section(res.metrics)
+    if drift:
+        parts += ["#### Drift", drift]
+    parts += ["#### Validation gates", gate_table(rep.gates)]
     pics = figures(rep)
     if pics:
         parts += ["#### Figures", pics]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.metrics import RunResult
+from runner.report.drift_summary import is_column_metric
 from runner.report.gates import GateResult
 from runner.report.gates.base import number
 from runner.report.gates.slices import Sliced
@@ -119,6 +120,7 @@ def metrics_table(rep: NotebookReport,
     metrics, slices = rep.result.metrics, rep.result.slices
     names = list(metrics) + [n for n in slices if n not in metrics]
     names += sorted({n for _, base in columns for n in (base or {})} - set(names))
+    names = [n for n in names if not is_column_metric(n)]    # the drift section shows those
     if not names:
         return "_No metrics recorded._"
     head = "| Metric | Value |" + "".join(f" {cell(t)} | Δ vs {cell(t)} |" for t, _ in columns)

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from runner.metrics import read_records
+from runner.metrics import Recorded, RunResult, read_records
+from runner.report.gates import evaluate, failed, parse_gates
+from runner.report.render import NotebookReport, metrics_table
 
 pytestmark = pytest.mark.integration
 
@@ -68,6 +70,7 @@ def test_training_records_a_real_model(tmp_path: Path, kernel_env: Path) -> None
     committed_config = yaml.safe_load((ROOT / "training_config.yaml").read_text())
     named = set(committed_config["metrics"]) | set(committed_config["gates"]["thresholds"])
     assert named <= set(m), "the config names metrics the notebook does not record"
+    _assert_slices_gated(rec, committed_config)
     for name in ("roc", "feature_importance"):
         figure = kernel_env / rec.figures[name]
         assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -81,6 +84,23 @@ def test_training_records_a_real_model(tmp_path: Path, kernel_env: Path) -> None
     assert (run_dir / "artifacts" / "optuna" / "optuna_trials.csv").is_file()
     assert list(run_dir.parent.glob("models/*/artifacts/MLmodel")), "model not logged to MLflow"
     assert _sha256(ROOT / "xgb_model.json") == committed, "the committed model was overwritten"
+
+
+def _assert_slices_gated(rec: Recorded, config: dict[str, Any]) -> None:
+    """The test split is scored per `mean radius` band, the committed slice gates pass on it
+    and the report names the worst band next to the overall metric."""
+    auc = rec.slices["auc"]
+    assert auc["by"] == "mean radius band" and list(auc["counts"]) == ["small", "medium", "large"]
+    assert sum(auc["counts"].values()) == 114 and min(auc["counts"].values()) >= 30
+    assert set(auc["values"]) | set(auc["skipped"]) == {"small", "medium", "large"}
+    assert set(config["gates"]["slices"]) <= set(rec.slices)
+    rows = evaluate(parse_gates({"gates": {"slices": config["gates"]["slices"]}}), rec.metrics,
+                    {}, None, slices=rec.slices)
+    assert len(rows) == 3 and not failed(rows), [r.detail for r in rows]
+    worst = min(auc["values"], key=auc["values"].__getitem__)
+    result = RunResult("training_example.ipynb", "success", metrics=rec.metrics,
+                       slices=rec.slices)
+    assert f"· worst mean radius band `{worst}` " in metrics_table(NotebookReport(result), [])
 
 
 def test_inference_scores_the_committed_model(tmp_path: Path, kernel_env: Path) -> None:

@@ -404,3 +404,21 @@ def test_build_container_bakes_the_runner_from_the_package_registry(tmp_path: Pa
     assert '${RUNNER_REQUIREMENT:+"$RUNNER_REQUIREMENT"}' in dockerfile
     assert "git" not in dockerfile.split("RUN uv venv", 1)[1].split("\n\n", 1)[0]
 
+
+def test_the_production_image_reaches_the_release_and_the_schedules() -> None:
+    """build-container and auto-release share one production_tag_regex; auto-release gets
+    DS_IMAGE from build-container's dotenv (needs with artifacts) to tag it :<tag>, and
+    execute-scheduled runs in DS_IMAGE, which on a released tag is that image."""
+    full = BY_NAME["ds-pipeline"].body()["include"]
+    passed = {i["local"]: i["inputs"] for i in full if "local" in i}
+    regex = passed["/templates/auto-release.yml"]["production_tag_regex"]
+    assert passed["/templates/build-container.yml"]["production_tag_regex"] == regex
+    build = BY_NAME["build-container"].body()["build-container"]
+    assert build["variables"]["DS_PRODUCTION_TAG_REGEX"] == \
+        BY_NAME["auto-release"].inputs["production_tag_regex"]["default"]
+    assert build["artifacts"]["reports"]["dotenv"] == "build.env"
+    release = BY_NAME["auto-release"].body()["auto-release"]
+    assert {"job": "build-container", "optional": True} in release["needs"]
+    scheduled = BY_NAME["execute-scheduled"].body()["execute-scheduled"]
+    assert scheduled["image"] == "$DS_IMAGE"
+    assert {"job": "build-container", "optional": True} in scheduled["needs"]

@@ -27,13 +27,14 @@ from runner.errors import ConfigError
 from runner.report.gates.base import Check, Gate, GateInput, GateResult
 from runner.report.gates.data import DataChecks
 from runner.report.gates.data import parse as parse_data
+from runner.report.gates.drift import DriftGate
 from runner.report.gates.regression import NoRegression, NoRegressions
 from runner.report.gates.slices import SliceGates
 from runner.report.gates.status import RunStatus
 from runner.report.gates.threshold import Threshold, Thresholds
 
 GATES: dict[str, Gate] = {"thresholds": Thresholds(), "no_regression": NoRegressions(),
-                          "slices": SliceGates()}
+                          "slices": SliceGates(), "drift": DriftGate()}
 RUN_STATUS: Check = RunStatus()
 
 
