@@ -15,9 +15,10 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from runner import record_slices
 from runner.errors import ConfigError
 from runner.metrics import RunResult, read_records
+from runner.report.comment_body import render_comment
 from runner.report.gates import evaluate, failed, parse_gates
 from runner.report.gates.slices import SliceLimit
-from runner.report.render import NotebookReport, metrics_table
+from runner.report.render import NotebookReport, RunContext, metrics_table
 
 
 @pytest.fixture
@@ -206,3 +207,13 @@ def test_metrics_table_shows_the_worst_slice_next_to_the_metric() -> None:
     assert "| 0.97 · worst size_band `large` 0.87 | 0.96 |" in row["auc"]
     assert "| 0.15 · worst size_band `medium` 0.3 |" in row["logloss"]
     assert "| not recorded · worst site `a` 0.8 |" in row["f1"]
+
+
+def test_the_comment_shows_the_worst_slice_and_the_failing_slice_gate() -> None:
+    result = RunResult("nb.ipynb", "success", metrics={"auc": 0.97}, slices=SLICES)
+    rows = _rows({"auc": {"worst_min": 0.9}})
+    body = render_comment([NotebookReport(result, gates=rows)], RunContext())
+    assert "| `auc` ↑ | 0.97 · worst size_band `large` 0.87 |" in body
+    assert "**1 of 1 validation gates failed.**" in body
+    assert ("| worst_slice | `auc` | 0.87 | 0.9 | ❌ fail | worst size_band `large` (38 rows)"
+            in body)
