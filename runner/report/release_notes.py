@@ -59,6 +59,16 @@ def parse_release_metrics(description: str) -> dict[str, dict[str, float]] | Non
         return None
 
 
+def _reused(rep: NotebookReport) -> str:
+    """Where a tag pipeline's reused result ran (runner.publish.reuse_collect marks it)."""
+    info = rep.result.info
+    job = link(f"job #{info['reused_job']}", info.get("reused_job_url", ""))
+    pipeline = link(f"pipeline #{info.get('reused_pipeline', '?')}",
+                    info.get("reused_pipeline_url", ""))
+    return (f"`{cell(rep.notebook)}` reuses the results and model of {job} in "
+            f"{pipeline} on `{cell(info.get('reused_ref', ''))}` (same commit and content key)")
+
+
 def render_release_notes(reports: Sequence[NotebookReport], info: ReleaseInfo) -> str:
     """The model card (unmasked: the sink masks what it writes)."""
     baseline = info.baseline_tag or "production"
@@ -72,6 +82,7 @@ def render_release_notes(reports: Sequence[NotebookReport], info: ReleaseInfo) -
              ("Pipeline", link("pipeline", info.pipeline_url) if info.pipeline_url else "—"),
              ("Compared with", f"production release `{info.baseline_tag}`"
               if info.baseline_tag else "no earlier production release (no baseline yet)")]
+    facts += [("Not trained again", _reused(r)) for r in reports if r.result.info.get("reused_job")]
     lines += [f"- **{k}:** {v}" for k, v in facts]
     for rep in reports:
         res = rep.result
