@@ -69,8 +69,8 @@ def release_image(image: str, tag: str, registry: ProjectRegistry, *,
         return Promotion(str(target), f"{target} already names {image} ({short}): nothing to "
                                       "tag", manifest.digest)
     if present is not None:
-        raise RegistryError(f"{target} already names another image ({present.digest[:19]}, "
-                            f"not {image} {short}): a production image tag is not moved; "
+        raise RegistryError(f"{target} already names another image ({present.digest[:19]}; "
+                            f"{image} is {short}): a production image tag is not moved; "
                             f"delete the tag {tag} in the container registry to tag it again")
     if dry_run:
         return Promotion(str(target), f"would tag {image} as {target} ({short})",
