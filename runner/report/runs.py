@@ -17,6 +17,7 @@ from runner.config import default_config_for, load_yaml, metric_directions
 from runner.errors import UsageError
 from runner.metrics import METRICS_FILE, RunResult, find_results
 from runner.report.gates import GateResult, evaluate, parse_gates
+from runner.report.gates.shadow import read_shadow_checks
 from runner.report.render import BaselineOrigin, NotebookReport
 
 
@@ -62,6 +63,7 @@ def load_runs(results_dir: Path, repo: Path | None = None) -> list[LocalRun]:
                          "first or pass --results-dir")
     runs = []
     for folder, result in found:
+        result.checks.update(read_shadow_checks(folder))   # ds-runner shadow's rows, if any
         path = find_config(result, repo)
         config = load_yaml(path) if path else {}
         if path:

@@ -29,12 +29,14 @@ from runner.report.gates.data import DataChecks
 from runner.report.gates.data import parse as parse_data
 from runner.report.gates.drift import DriftGate
 from runner.report.gates.regression import NoRegression, NoRegressions
+from runner.report.gates.shadow import ShadowGate
 from runner.report.gates.slices import SliceGates
 from runner.report.gates.status import RunStatus
 from runner.report.gates.threshold import Threshold, Thresholds
 
 GATES: dict[str, Gate] = {"thresholds": Thresholds(), "no_regression": NoRegressions(),
-                          "slices": SliceGates(), "drift": DriftGate()}
+                          "slices": SliceGates(), "drift": DriftGate(),
+                          "shadow": ShadowGate()}
 RUN_STATUS: Check = RunStatus()
 
 
