@@ -27,6 +27,8 @@ def _summary(detection: Detection) -> str:
             why = "SCORING_NOTEBOOK"
         lines.append(f"  {i}. {notebook}  ({why})")
     lines += [f"  -  {path}  (deleted, not run)" for path in detection.deleted]
+    lines += [f"  -  {r['notebook']}  (reused from job {r['job_id']} of pipeline "
+              f"{r['pipeline_id']}, not run)" for r in detection.reused]
     return "\n".join(lines)
 
 
@@ -80,6 +82,24 @@ def _summary(detection: Detection) -> str:
               help="parallel: jobs run at once; sequential: chained one after another.")
 @click.option("--child-expire-in", default="30 days", show_default=True,
               help="How long the child jobs' artifacts are kept.")
+@click.option("--reuse/--no-reuse", envvar="DS_REUSE", show_envvar=True, default=True,
+              show_default=True,
+              help="In a tag pipeline, do not run a notebook that already ran successfully on "
+                   "this commit with the same content key: detect.json lists it under `reused` "
+                   "with the job (needs GITLAB_TOKEN to list jobs).")
+@click.option("--reuse-job", envvar="DS_REUSE_JOB", show_envvar=True,
+              default="execute-notebook", show_default=True,
+              help="The sequential-mode execute job an earlier run may be found in (child jobs "
+                   "are found as execute:<path>).")
+@click.option("--tag", envvar="CI_COMMIT_TAG", show_envvar=True, default="",
+              help="The tag of a tag pipeline; reuse is looked for only there.")
+@click.option("--tag-message", envvar="CI_COMMIT_TAG_MESSAGE", show_envvar=True, default="",
+              help="The tag's message: its [run path] directives force those notebooks to run "
+                   "again.")
+@click.option("--image", envvar=["DS_IMAGE_TAG", "DS_IMAGE", "DS_CHILD_IMAGE"], show_envvar=True,
+              default="",
+              help="The notebook image (build-container's content-hash tag), part of the "
+                   "content key.")
 def command(repo: Path, source: str | None, message: str | None, sha: str | None,
             before_sha: str | None, mr_base_sha: str | None, mr_source_sha: str | None,
             run_notebooks: str | None, default_branch: str | None,
@@ -87,7 +107,8 @@ def command(repo: Path, source: str | None, message: str | None, sha: str | None
             dotenv: Path | None, child_pipeline: Path | None, child_image: str,
             child_tags: tuple[str, ...], child_timeout: int, child_stage: str,
             child_before_script: tuple[str, ...], child_variables: tuple[str, ...],
-            child_mode: str, child_expire_in: str) -> int:
+            child_mode: str, child_expire_in: str, reuse: bool, reuse_job: str, tag: str,
+            tag_message: str, image: str) -> int:
     """Decide which notebooks this pipeline runs: changed ones plus [run path] directives."""
     overrides = {"pipeline_source": source, "commit_message": message, "commit_sha": sha,
                  "before_sha": before_sha, "mr_diff_base_sha": mr_base_sha,
@@ -101,8 +122,19 @@ def command(repo: Path, source: str | None, message: str | None, sha: str | None
                                variables=child_variables, mode=child_mode,
                                expire_in=child_expire_in)
     masker = log.masker()
+    adjust = None
+    if tag:   # the job list is read only in tag pipelines
+        from runner import __version__
+        from runner.publish.reuse import ReuseOptions, apply_reuse, ci_env_from
+
+        opts = ReuseOptions(enabled=reuse, sequential_job=reuse_job, tag_message=tag_message,
+                            image=image, runner_version=__version__)
+        env = dataclasses.replace(ci_env_from(os.environ), commit_tag=tag)
+
+        def adjust(found: Detection) -> Detection:
+            return apply_reuse(found, repo, env, opts)
     detection = detect_and_write(repo, ctx, dotenv=dotenv, child_pipeline_file=child_pipeline,
-                                 child=child, masker=masker)
+                                 child=child, masker=masker, adjust=adjust)
     if as_json:
         click.echo(json.dumps(masker.mask_obj(detection.to_dict()), ensure_ascii=False))
     else:

@@ -84,6 +84,7 @@ class Detection:
     changed: list[str] = field(default_factory=list)  # added, modified or renamed notebooks
     deleted: list[str] = field(default_factory=list)  # deleted notebooks (never run)
     renamed: list[list[str]] = field(default_factory=list)  # [old, new] pairs
+    reused: list[dict[str, Any]] = field(default_factory=list)  # runner.publish.reuse, not run
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

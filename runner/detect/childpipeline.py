@@ -12,7 +12,7 @@ import logging
 import math
 import re
 import shlex
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,9 +196,13 @@ def render_dotenv(detection: Detection, masker: Masker | None = None) -> str:
 
 def detect_and_write(repo: Path, ctx: DetectContext, *, dotenv: Path | None = None,
                      child_pipeline_file: Path | None = None, child: ChildOptions | None = None,
-                     masker: Masker | None = None) -> Detection:
-    """Detect, then write the requested files. Nothing is written when detection fails."""
+                     masker: Masker | None = None,
+                     adjust: Callable[[Detection], Detection] | None = None) -> Detection:
+    """Detect, then write the requested files. Nothing is written when detection fails.
+    ``adjust`` changes the answer first (``ds-runner detect`` drops reused notebooks with it)."""
     detection = detect(repo, ctx)
+    if adjust is not None:
+        detection = adjust(detection)
     outputs: list[tuple[Path, str]] = []
     if dotenv is not None:
         outputs.append((dotenv, render_dotenv(detection, masker)))

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner import log
+from runner import __version__, log
+from runner.detect.contentkey import content_key, image_of
 from runner.errors import NOTEBOOK_USAGE_ERRORS, STATUS_CODES, ExitCode, UsageError
 from runner.execute.injection import inject_parameters, prepare_parameters, resolve_config
 from runner.execute.kernels import KernelChoice
@@ -80,6 +81,7 @@ class RunPlan:
     label_output: bool = False  # name the notebook on every output line (--jobs N > 1)
     sweep_store: bool = True  # False: the sequence sweeps the MLflow store once, at its end
     km: Any = None  # the kernel's manager when it was started during preparation (one notebook)
+    content_key: str = ""  # runner.detect.contentkey, recorded as info.content_key
 
 
 def exit_code_for(result: RunResult) -> ExitCode:
@@ -224,16 +226,17 @@ def _prepare(source: Path, rel: str, out: Path, workdir: Path, repo: Path, optio
     folder = notebook_output_dir(out, rel)
     device = detect_device()
     declared = declared_parameters(nb, kernel.name, kernel.language)
+    config = resolve_config(rel, nb, repo, options.config_path, "config_path" in (declared or {}))
     runner_values = {
-        "config_path": _for_kernel(resolve_config(rel, nb, repo, options.config_path,
-                                                  "config_path" in (declared or {})),
-                                   repo, workdir),
+        "config_path": _for_kernel(config, repo, workdir),
         "device": device,
         "output_dir": _for_kernel(_shown_path(folder, repo), repo, workdir),
     }
     values, secret_names = prepare_parameters(rel, declared, options.parameters,
                                               options.secret_parameters)
     injected = {**runner_values, **values}
+    key = content_key(repo, rel, config=config, image=image_of(os.environ),
+                      runner_version=__version__, metadata=nb.metadata)
     secrets = _secret_values(rel, injected, secret_names)
     masker = masker_for(*secrets)
     log.masker().add(secrets)
@@ -243,7 +246,8 @@ def _prepare(source: Path, rel: str, out: Path, workdir: Path, repo: Path, optio
              for k, v in injected.items()}
     return RunPlan(rel, source, repo, folder, nb, kernel.name, kernel.language, injected, shown,
                    device, masker, options.timeout, options.cell_timeout, options.html,
-                   options.progress, secret_names, workdir, options.log_output)
+                   options.progress, secret_names, workdir, options.log_output,
+                   content_key=key.key)
 
 
 def _kernel_env(repo: Path, folder: Path) -> dict[str, str]:
@@ -400,7 +404,8 @@ def run_plan(plan: RunPlan, turn: Turn | None = None) -> RunResult:
                        duration_s=round(time.monotonic() - float(clock["start"]), 3),
                        device=plan.device, parameters=dict(plan.shown), started_at=started_at,
                        git_sha=_git_sha(plan.repo))
-    result = finish_result(result, plan.folder, writer.path.name, plan.masker)
+    result = finish_result(result, plan.folder, writer.path.name, plan.masker,
+                           content_key=plan.content_key)
     if plan.html and writer.last is not None:
         html_path = plan.folder / f"{writer.path.stem}.html"
         try:

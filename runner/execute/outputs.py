@@ -79,8 +79,9 @@ CI_INFO = {"job_url": "CI_JOB_URL", "job_id": "CI_JOB_ID", "job_name": "CI_JOB_N
 
 
 def finish_result(result: RunResult, folder: Path, notebook_file: str,
-                  masker: Masker) -> RunResult:
-    """Add what the notebook recorded, mask everything, write metrics.json and metrics.txt."""
+                  masker: Masker, content_key: str = "") -> RunResult:
+    """Add what the notebook recorded, mask everything, write metrics.json and metrics.txt.
+    ``content_key`` is the runner's (runner.detect.contentkey): it wins over a notebook's own."""
     mask_records(folder, masker)
     recorded = read_records(folder)
     result.metrics, result.figures, result.info = (recorded.metrics, recorded.figures,
@@ -89,6 +90,8 @@ def finish_result(result: RunResult, folder: Path, notebook_file: str,
     for key, variable in CI_INFO.items():  # where the reports link to; the notebook's own win
         if os.environ.get(variable):
             result.info.setdefault(key, os.environ[variable])
+    if content_key:
+        result.info["content_key"] = content_key
     result.artifacts = {"notebook": notebook_file, "metrics_report": METRICS_REPORT_FILE}
     masked = result.masked(masker)
     masked.write(folder)

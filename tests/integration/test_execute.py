@@ -244,7 +244,9 @@ def test_values_are_coerced_to_the_default_type(repo: Path) -> None:
                    "-p", "layers", "[3, 4]", "-p", "options", "{b: 2}", "-p", "anything", "7",
                    "-p", "epochs", "2")
     assert code == 0
-    assert result(repo, "typed_parameters").info == {
+    info = result(repo, "typed_parameters").info
+    assert info.pop("content_key").startswith("ck1-")  # the runner's own (contentkey.py)
+    assert info == {
         "count": "int:5", "rate": "float:1.0", "flag": "bool:True", "name": "str:'12'",
         "layers": "list:[3, 4]", "options": "dict:{'b': 2}", "anything": "int:7",
         "epochs": "int:2"}
@@ -255,7 +257,7 @@ def test_figures_and_metrics_are_recorded(repo: Path) -> None:
     res = result(repo, "records_metrics")
     assert res.metrics == {"auc": 0.97, "latency_ms": 1.5}
     assert res.figures == {"roc": "figures/roc.png"}
-    assert res.info == {"model": "xgb_model.json"}
+    assert res.info == {"model": "xgb_model.json", "content_key": res.info["content_key"]}
     png = folder(repo, "records_metrics") / "figures" / "roc.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

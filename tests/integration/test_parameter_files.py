@@ -37,6 +37,7 @@ def test_files_yaml_and_p_merge_in_papermills_order_and_are_coerced(repo: Path) 
                    "-p", "count", "9")
     assert code == 0
     info = RunResult.read(repo / ".ds-runner/notebooks/typed_parameters/metrics.json").info
+    assert info.pop("content_key").startswith("ck1-")  # the runner's own (contentkey.py)
     assert info == {"count": "int:9", "rate": "float:2.0", "flag": "bool:True",
                     "name": "str:'second'", "layers": "list:[5, 6]",
                     "options": "dict:{'c': 3}", "anything": "str:'2024-01-02'",
