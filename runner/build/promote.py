@@ -51,8 +51,8 @@ def release_image(image: str, tag: str, registry: ProjectRegistry, *,
     except UsageError:                  # python:3.12 and the like: no registry host, or no tag
         source = None
     if source is None or not source.within(registry.image):
-        return Promotion(image, f"{image} is not in the project's registry ({registry.image}):"
-                                f" linked as it is, no {tag} image tag")
+        return Promotion(image, f"{image} is not a tagged image in the project's registry "
+                                f"({registry.image}): linked as it is, no {tag} image tag")
     target = ImageRef(source.registry, source.repository, tag)
     login = registry.login
     client = RegistryClient(source.registry, login.username, login.password,
