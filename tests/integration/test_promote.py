@@ -4,12 +4,14 @@ release`` tags it only on a production tag whose gates passed."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from runner.build.hashing import content_hash
 from runner.build.image import Login
+from runner.build.oci import Manifest, RegistryClient
 from runner.build.promote import ProjectRegistry, release_image
 from runner.cli import main
 from runner.errors import RegistryError
@@ -100,6 +102,17 @@ def test_basic_auth_registry_and_password_kept_out(htpasswd_registry: Registry) 
     with pytest.raises(RegistryError, match="refused the credentials") as info:
         release_image(source, "v2.0.1", project_registry(htpasswd_registry, "wrong-pw-4711"))
     assert "wrong-pw-4711" not in str(info.value)
+
+
+def test_a_refused_put_names_the_registry_error(token_registry: Registry) -> None:
+    """A manifest whose blobs the repository lacks: the registry's own error code comes back."""
+    body = json.dumps({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST, "config": {
+        "mediaType": "application/vnd.docker.container.image.v1+json", "size": 2,
+        "digest": "sha256:" + "0" * 64}, "layers": []}).encode()
+    client = RegistryClient(token_registry.host, USER, PASSWORD, insecure=True)
+    with pytest.raises(RegistryError, match=r"PUT group/project/notebook:v9 answered HTTP 400: "
+                                            r"MANIFEST_BLOB_UNKNOWN"):
+        client.put_manifest(REPO, "v9", Manifest(body, DOCKER_MANIFEST, "sha256:x"))
 
 
 @pytest.mark.parametrize("image", ["python:3.12", "quay.io/other/image:1.0",
