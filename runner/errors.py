@@ -112,6 +112,11 @@ class RegistryError(RunnerError):
     exit_code = ExitCode.REGISTRY
 
 
+class ModelRegistryError(RunnerError):
+    """The MLflow model registry refused or failed a request, or has no such model version
+    (exit 1; on GitLab's MLflow API the error is a :class:`GitLabError`, exit 5)."""
+
+
 class GateFailedError(RunnerError):
     """A validation gate failed, so no release was made (exit 7)."""
 

@@ -70,6 +70,7 @@ SINKS: dict[str, str] = {
     "comment": "runner.publish.comment:CommentSink",
     "wiki": "runner.publish.wiki:WikiSink",
     "release": "runner.publish.release:ReleaseSink",
+    "release-local": "runner.publish.local_release:LocalReleaseSink",
     "files": "runner.publish.files:FilesSink",
 }
 

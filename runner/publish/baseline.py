@@ -22,12 +22,12 @@ from runner.detect.childpipeline import job_name as child_job_name
 from runner.errors import GitLabError, UsageError
 from runner.gitlab_client import GitLabClient, ProjectJob
 from runner.metrics import METRICS_FILE, RunResult
+from runner.models import DEFAULT_TAG_REGEX as DEFAULT_TAG_REGEX  # one definition, re-exported
 from runner.report.release_notes import parse_release_metrics
 from runner.report.render import BaselineOrigin
 from runner.report.runs import LocalRun
 
 logger = logging.getLogger(__name__)
-DEFAULT_TAG_REGEX = r"^v\d+\.\d+\.\d+$"
 DEFAULT_BASELINE_JOB = "execute-notebook"
 
 PER_PAGE = 100

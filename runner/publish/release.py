@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from runner.publish.baseline import (
     production_tags,
 )
 from runner.publish.ci import CiEnv
-from runner.report.release_notes import ReleaseInfo, render_release_notes
+from runner.publish.registry import Target, ci_target, register_models, say_models
+from runner.report.release_notes import RegisteredModel, ReleaseInfo, render_release_notes
 from runner.report.render import NotebookReport, gate_table
 from runner.report.runs import Compared, Links, LocalRun
 
@@ -140,6 +142,7 @@ class ReleaseSink:
     force: bool = False
     dry_run: bool = False
     registry: ProjectRegistry | None = None     # tags ``image`` as ``:<tag>`` there
+    model_target: Target | None = None          # the model registry; None: from the CI env
     client: GitLabClient = field(init=False)
     runs: list[LocalRun] = field(init=False)
     base_tag: str = field(init=False)
@@ -171,6 +174,18 @@ class ReleaseSink:
     def links(self, run: LocalRun) -> Links:
         return Links()              # the model card links the model files as release assets
 
+    def register(self, out: Outcome) -> dict[str, RegisteredModel]:
+        """The released models as versions in the model registry, before the release exists:
+        a failure leaves no release behind (runner.publish.registry)."""
+        env = self.env
+        target = self.model_target or ci_target(
+            os.environ, env.api_url or (f"{env.base_url}/api/v4" if env.base_url else ""),
+            env.project, env.token)
+        models = register_models(self.runs, target, env.commit_tag, env.commit_sha,
+                                 dry_run=self.dry_run)
+        say_models(models, out.say)
+        return models
+
     def write(self, reports: Sequence[NotebookReport], out: Outcome) -> None:
         env, client, tag = self.env, self.client, self.env.commit_tag
         failed = 0
@@ -191,7 +206,8 @@ class ReleaseSink:
         info = ReleaseInfo(tag=tag, commit_sha=env.commit_sha,
                            commit_url=env.web_url(f"commit/{env.commit_sha}") if env.commit_sha
                            else "", pipeline_url=env.pipeline_url, image=self.image,
-                           baseline_tag=self.base_tag, forced=bool(failed))
+                           baseline_tag=self.base_tag, forced=bool(failed),
+                           models=self.register(out))
         notes = env.masker().mask(render_release_notes(reports, info))
         links = asset_links(env, tag, self.baseline_job, model_paths(self.runs, self.model_file),
                             self.image)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runner.report.render import (
@@ -28,6 +28,27 @@ METRICS_MARKER = "<!-- ds-pipeline:release-metrics -->"
 _BLOCK = re.compile(re.escape(METRICS_MARKER) + r"\s*```json\s*\n(.*?)\n```", re.S)
 
 
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A notebook's model in the model registry: ``uri`` is ``models:/<name>/<version>``;
+    ``state`` is registered, found (a re-run), would register (dry run) or "" (nothing
+    registered, ``note`` says why)."""
+
+    name: str = ""
+    version: str = ""
+    uri: str = ""
+    web_url: str = ""
+    state: str = ""
+    note: str = ""
+
+    def markdown(self) -> str:
+        if not self.state:
+            return f"not registered ({self.note})" if self.note else "not registered"
+        shown = link(f"`{self.uri}`", self.web_url) if self.web_url else f"`{self.uri}`"
+        return shown + {"found": " (already registered)",
+                        "would register": " (dry run: would register)"}.get(self.state, "")
+
+
 @dataclass
 class ReleaseInfo:
     tag: str
@@ -37,6 +58,7 @@ class ReleaseInfo:
     image: str = ""
     baseline_tag: str = ""        # the production release compared with ("" = none yet)
     forced: bool = False          # gates failed and --force was given
+    models: dict[str, RegisteredModel] = field(default_factory=dict)   # notebook -> its model
 
 
 def metrics_document(reports: Sequence[NotebookReport], info: ReleaseInfo) -> dict[str, Any]:
@@ -90,6 +112,9 @@ def render_release_notes(reports: Sequence[NotebookReport], info: ReleaseInfo) -
         mlflow = res.info.get("mlflow_run_url", "")
         if mlflow:
             lines += [f"MLflow run: {link(mlflow, mlflow)}", ""]
+        model = info.models.get(res.notebook)
+        if model is not None:
+            lines += [f"Registered model: {model.markdown()}", ""]
         failure = failure_block(res)
         if failure:
             lines += [failure, ""]
