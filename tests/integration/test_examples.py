@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from runner.metrics import Recorded, RunResult, read_records
+from runner.monitor.profile import load_profile
 from runner.report.gates import evaluate, failed, parse_gates
 from runner.report.render import NotebookReport, metrics_table
 
@@ -77,12 +78,18 @@ def test_training_records_a_real_model(tmp_path: Path, kernel_env: Path) -> None
     assert rec.info["model_path"] == model.as_posix()
     assert json.loads(model.read_text())["learner"]["feature_names"][0] == "mean radius"
     assert (kernel_env / "xgb_model.json").read_bytes() == model.read_bytes()
+    profile_path = model.with_name("xgb_model.profile.json")   # the drift reference
+    profile = load_profile(profile_path)
+    assert (profile["rows"], profile["score_rows"], len(profile["features"])) == (455, 114, 30)
+    assert (kernel_env / profile_path.name).read_bytes() == profile_path.read_bytes()
+    assert rec.info["reference_profile"] == profile_path.as_posix()
     assert len((kernel_env / "optuna_trials.csv").read_text().splitlines()) == 1 + 2
     run_dir = Path(rec.info["mlflow_run_url"].removeprefix("file://"))
     assert run_dir.name == rec.info["mlflow_run_id"]
     assert (run_dir / "metrics" / "auc").is_file()
     assert (run_dir / "artifacts" / "optuna" / "optuna_trials.csv").is_file()
     assert list(run_dir.parent.glob("models/*/artifacts/MLmodel")), "model not logged to MLflow"
+    assert list(run_dir.parent.glob("models/*/artifacts/extra_files/reference_profile.json"))
     assert _sha256(ROOT / "xgb_model.json") == committed, "the committed model was overwritten"
 
 
@@ -118,6 +125,26 @@ def test_inference_scores_the_committed_model(tmp_path: Path, kernel_env: Path) 
     assert (kernel_env / rec.figures["score_distribution"]).is_file()
     assert rec.info["predictions_path"] == predictions.as_posix()
     assert rec.info["model_sha256"] == _sha256(ROOT / "xgb_model.json")
+    config = yaml.safe_load((ROOT / "inference_config.yaml").read_text())
+    drift = evaluate(parse_gates({"gates": {"drift": config["gates"]["drift"]}}), rec.metrics,
+                     {}, None)
+    assert len(drift) == 4 and not failed(drift), [r.detail for r in drift]
+    assert rec.info["reference_profile"] == "xgb_model.profile.json"
+
+
+def test_the_drifted_sample_fails_the_drift_gates_by_name(tmp_path: Path,
+                                                          kernel_env: Path) -> None:
+    execute(INFERENCE, tmp_path, output_dir=str(kernel_env),
+            input_path="data/inference_input_drifted.csv")
+
+    rec = read_records(kernel_env)
+    config = yaml.safe_load((ROOT / "inference_config.yaml").read_text())
+    rows = failed(evaluate(parse_gates(config), rec.metrics, {}, None, checks=rec.checks))
+    assert [(r.gate, r.metric) for r in rows] == [
+        ("drift", "drift/score_psi"), ("drift", "drift/psi/worst_area"),
+        ("drift", "drift/ks_p/worst_area")]
+    assert "worst_area" in rows[1].detail and "mean_radius" in rows[1].detail
+    assert "worst_concave_points" in rows[1].detail
 
 
 def _drop(*keys: str) -> Callable[[dict[str, Any]], None]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 from types import ModuleType
 
 import nbformat
+import pandas as pd
 import pytest
 
 from runner.config import Config, default_config_for, metric_directions
@@ -27,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 TRAINING_METRICS = {"auc", "accuracy", "f1", "logloss", "training_time_s", "tuning_time_s",
                     "latency_p95_ms", "trials_completed"}
 INFERENCE_METRICS = {"rows_scored", "latency_p95_ms", "batch_latency_ms", "positive_rate",
-                     "mean_score"}
+                     "mean_score", "drift/score_psi", "drift/score_ks_p", "drift/psi_max",
+                     "drift/psi/*", "drift/ks/*", "drift/ks_p/*", "drift/missing/*"}
 
 
 def _generator() -> ModuleType:
@@ -177,3 +180,20 @@ def test_p95_ms_interpolates() -> None:
 def test_resolve_under(tmp_path: Path) -> None:
     assert resolve_under("out/nb", "predictions.csv") == Path("out/nb/predictions.csv")
     assert resolve_under("out/nb", str(tmp_path / "p.csv")) == tmp_path / "p.csv"
+
+
+def test_the_committed_reference_profile_is_the_shipped_models(tmp_path: Path) -> None:
+    """xgb_model.profile.json is what make_examples.py (and the training notebook) make from
+    the committed model; the drifted sample differs from the shipped input in three features."""
+    gen = _generator()
+    shutil.copyfile(ROOT / "xgb_model.json", tmp_path / "xgb_model.json")
+    made = gen.write_reference_profile(tmp_path / "xgb_model.json", ROOT / "training_config.yaml")
+    assert made.read_text() == (ROOT / "xgb_model.profile.json").read_text(), (
+        "xgb_model.profile.json is out of date: run python scripts/make_examples.py")
+    gen.write_drifted_input(ROOT / "data" / "inference_input.csv", tmp_path / "drifted.csv")
+    drifted = (ROOT / "data" / "inference_input_drifted.csv").read_text()
+    assert (tmp_path / "drifted.csv").read_text() == drifted
+    shipped = pd.read_csv(ROOT / "data" / "inference_input.csv")
+    moved = [c for c in shipped.columns if not shipped[c].equals(pd.read_csv(
+        ROOT / "data" / "inference_input_drifted.csv")[c])]
+    assert moved == ["mean_radius", "worst_area", "worst_concave_points"]
