@@ -71,6 +71,7 @@ def test_training_records_a_real_model(tmp_path: Path, kernel_env: Path) -> None
     committed_config = yaml.safe_load((ROOT / "training_config.yaml").read_text())
     named = set(committed_config["metrics"]) | set(committed_config["gates"]["thresholds"])
     assert named <= set(m), "the config names metrics the notebook does not record"
+    _assert_data_checked(rec, "training", 8)
     _assert_slices_gated(rec, committed_config)
     for name in ("roc", "feature_importance"):
         figure = kernel_env / rec.figures[name]
@@ -91,6 +92,12 @@ def test_training_records_a_real_model(tmp_path: Path, kernel_env: Path) -> None
     assert list(run_dir.parent.glob("models/*/artifacts/MLmodel")), "model not logged to MLflow"
     assert list(run_dir.parent.glob("models/*/artifacts/extra_files/reference_profile.json"))
     assert _sha256(ROOT / "xgb_model.json") == committed, "the committed model was overwritten"
+
+
+def _assert_data_checked(rec: Recorded, dataset: str, count: int) -> None:
+    """The notebook ran its config's data checks on its data and every one passed."""
+    checks = {n: c for n, c in rec.checks.items() if n.startswith(f"data/{dataset}/")}
+    assert len(checks) == count and all(c["passed"] for c in checks.values()), checks
 
 
 def _assert_slices_gated(rec: Recorded, config: dict[str, Any]) -> None:
@@ -125,6 +132,7 @@ def test_inference_scores_the_committed_model(tmp_path: Path, kernel_env: Path) 
     assert (kernel_env / rec.figures["score_distribution"]).is_file()
     assert rec.info["predictions_path"] == predictions.as_posix()
     assert rec.info["model_sha256"] == _sha256(ROOT / "xgb_model.json")
+    _assert_data_checked(rec, "input", 9)
     config = yaml.safe_load((ROOT / "inference_config.yaml").read_text())
     drift = evaluate(parse_gates({"gates": {"drift": config["gates"]["drift"]}}), rec.metrics,
                      {}, None)
