@@ -43,6 +43,7 @@ COMMANDS = {
     "comment": "comment",
     "wiki": "wiki",
     "release": "release",
+    "shadow": "shadow",
     "collect": "collect",
     "hash": "hash",
     "build": "build",

@@ -23,7 +23,8 @@ from ci_templates import ROOT, Template, templates
 CATALOG_PATH = "ds-pipeline/ds-pipeline"  # where the catalog project lives (usage examples)
 START, END = "<!-- components:start -->", "<!-- components:end -->"
 ORDER = ["ds-pipeline", "build-container", "detect-notebooks", "execute-notebook",
-         "execute-scheduled", "publish-metrics-comment", "write-to-wiki", "auto-release"]
+         "execute-scheduled", "shadow-compare", "publish-metrics-comment", "write-to-wiki",
+         "auto-release"]
 
 USAGE: dict[str, str] = {
     "ds-pipeline": """stages: [build, execute, notify, deploy, test]
@@ -63,6 +64,10 @@ include:
     inputs:
       image: python:3.11
       tags: [saas-linux-small-amd64]""",
+    "shadow-compare": """include:
+  - component: $CI_SERVER_FQDN/{catalog}/shadow-compare@{version}
+    inputs:
+      scheduled_job: execute-scheduled""",
     "publish-metrics-comment": """include:
   - component: $CI_SERVER_FQDN/{catalog}/publish-metrics-comment@{version}""",
     "write-to-wiki": """include:
@@ -110,6 +115,18 @@ VARIABLES: dict[str, list[str]] = {
         "`DS_IMAGE`, `MLFLOW_TRACKING_URI`, `MLFLOW_TRACKING_TOKEN`, `DS_DEVICE` as for "
         "execute-notebook",
         "`metrics.txt` is a metrics report, shown in merge requests on Premium and Ultimate only",
+    ],
+    "shadow-compare": [
+        "compares the notebooks whose config has `gates.shadow` (docs/gates.md); the others, "
+        "and a pipeline where no notebook ran, pass with nothing to compare",
+        "`GITLAB_TOKEN` (masked) to list the project's jobs for the newest scheduled scoring "
+        "job and to read the model registry; with `CI_JOB_TOKEN` alone only the latest "
+        "successful pipeline of `CI_DEFAULT_BRANCH` is read, and the production model comes "
+        "from the release's model link",
+        "`DS_IMAGE` from build-container (the default `image`: the job loads the models)",
+        "artifacts: `.ds-runner/**/shadow.json`, which publish-metrics-comment and "
+        "auto-release read with the results; the job may fail (`allow_failure`), and then "
+        "auto-release fails `gates.shadow` (not run) instead of releasing",
     ],
     "publish-metrics-comment": [
         "`GITLAB_TOKEN` (masked; `api` scope, Developer role: a dedicated user's personal access "

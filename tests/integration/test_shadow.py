@@ -1,0 +1,187 @@
+"""``ds-runner shadow`` then ``ds-runner release`` on a production tag, against the GitLab
+emulator through the real python-gitlab client, with real XGBoost models: the candidate is
+compared with the production release's model on the rows a scheduled scoring job kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from runner.report.gates.shadow import SHADOW_FILE
+from tests.gitlab_emulator import GitLabEmulator
+from tests.publish_helpers import MAIN_SHA, Scene, make_scene, release_description
+from tests.report_helpers import TRAINING_CONFIG, make_result, write_config, write_result
+from tests.shadow_helpers import frame, train_model
+
+pytestmark = pytest.mark.integration
+TRAIN = "notebooks/train.ipynb"
+SCORE_DIR = ".ds-runner/notebooks/score"
+MODEL_PATH = ".ds-runner/notebooks/train/xgb_model.json"
+SHADOW_CONFIG = TRAINING_CONFIG + """\
+  shadow:
+    scoring_notebook: notebooks/score.ipynb
+    min_agreement: 0.95
+    max_score_psi: 0.1
+    max_latency_ratio: 20
+"""
+
+
+@pytest.fixture
+def scene(emulator: GitLabEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+          capsys: pytest.CaptureFixture[str]) -> Scene:
+    s = make_scene(emulator, tmp_path, monkeypatch, capsys, mr=False)
+    s.pipeline(500, CI_COMMIT_TAG="v1.1.0")
+    write_config(tmp_path, SHADOW_CONFIG)
+    return s
+
+
+def production_release(scene: Scene, models: Path) -> int:
+    """Release v1.0.0, whose model link (the by-ref form ds-runner release writes) reaches the
+    production model in the tag's execute-notebook job."""
+    emu, pid = scene.emu, scene.project_id
+    model = train_model(models / "production.json").read_bytes()
+    pipeline = emu.add_pipeline(pid, ref="v1.0.0", sha=MAIN_SHA)
+    job = emu.add_job(pid, ref="v1.0.0", name="execute-notebook", sha=MAIN_SHA, tag=True,
+                      pipeline=pipeline, artifacts={MODEL_PATH: model})
+    web = f"{emu.url}/group/ds-example/-"
+    emu.add_release(pid, "v1.0.0", description=release_description(
+        "v1.0.0", {"auc": 0.97, "logloss": 0.21}), links=[{
+            "name": f"Model file xgb_model.json of {TRAIN}", "link_type": "package",
+            "url": f"{web}/jobs/artifacts/v1.0.0/raw/{MODEL_PATH}?job=execute-notebook"}])
+    return job.id
+
+
+def scheduled_run(scene: Scene, rows: str) -> int:
+    """A successful scheduled scoring job that kept its input, and a newer job of the same
+    name in a push pipeline (not a schedule), which must not be read."""
+    emu, pid = scene.emu, scene.project_id
+    metrics = make_result("notebooks/score.ipynb", metrics={"rows": 300},
+                          info={"scored_input": "scored_input.csv"}).to_dict()
+    schedule = emu.add_pipeline(pid, ref="main", sha=MAIN_SHA, source="schedule")
+    job = emu.add_job(pid, ref="main", name="execute-scheduled", sha=MAIN_SHA,
+                      pipeline=schedule, artifacts={f"{SCORE_DIR}/metrics.json":
+                                                    json.dumps(metrics),
+                                                    f"{SCORE_DIR}/scored_input.csv": rows})
+    push = emu.add_pipeline(pid, ref="main", sha=MAIN_SHA, source="push")
+    emu.add_job(pid, ref="main", name="execute-scheduled", sha=MAIN_SHA, pipeline=push,
+                artifacts={f"{SCORE_DIR}/metrics.json": json.dumps(metrics),
+                           f"{SCORE_DIR}/scored_input.csv": "f_a\nnot-a-number\n"})
+    return job.id
+
+
+def candidate(scene: Scene, models: Path, *, flip: bool) -> Path:
+    folder = write_result(scene.results, make_result(TRAIN, info={
+        "model_path": "xgb_model.json"}))
+    train_model(models / "candidate.json", flip=flip)
+    (folder / "xgb_model.json").write_bytes((models / "candidate.json").read_bytes())
+    return folder
+
+
+def shadow_rows(folder: Path) -> dict[str, dict[str, object]]:
+    doc = json.loads((folder / SHADOW_FILE).read_text(encoding="utf-8"))
+    rows: dict[str, dict[str, object]] = doc["checks"]
+    return rows
+
+
+def test_a_candidate_that_flips_labels_fails_shadow_agreement(scene: Scene,
+                                                              tmp_path: Path) -> None:
+    production_release(scene, tmp_path / "m")
+    job = scheduled_run(scene, frame().to_csv(index=False))
+    folder = candidate(scene, tmp_path / "m", flip=True)
+    code, out = scene.run("shadow")
+    assert code == 0, out
+    rows = shadow_rows(folder)
+    assert rows["shadow/agreement"]["passed"] is False
+    assert float(str(rows["shadow/agreement"]["value"])) < 0.2
+    assert f"on the rows of scheduled [job #{job}]" in str(rows["shadow/agreement"]["detail"])
+    assert "FAIL shadow/agreement" in out
+    code, out = scene.run("release")
+    assert code == 7, out
+    assert "FAIL  shadow" in out and "shadow/agreement" in out
+    assert scene.emu.release(scene.project_id, "v1.1.0") is None
+
+
+def test_an_identical_candidate_passes_and_the_release_notes_show_it(scene: Scene,
+                                                                     tmp_path: Path) -> None:
+    production_release(scene, tmp_path / "m")
+    scheduled_run(scene, frame().to_csv(index=False))
+    folder = candidate(scene, tmp_path / "m", flip=False)
+    code, out = scene.run("shadow")
+    assert code == 0, out
+    rows = shadow_rows(folder)
+    assert [name for name, row in rows.items() if row["passed"]] == [
+        "shadow/agreement", "shadow/score_psi", "shadow/latency_ratio"]
+    assert rows["shadow/agreement"]["value"] == 1.0
+    code, out = scene.run("release")
+    assert code == 0, out
+    rel = scene.emu.release(scene.project_id, "v1.1.0")
+    assert rel is not None
+    assert "| shadow | `shadow/agreement` | 1 | 0.95 | ✅ pass | 1 >= 0.95; 0 of 300 labels " \
+           "change (threshold 0.5) against production v1.0.0" in rel.description
+
+
+def test_without_a_scheduled_run_the_gate_says_so_and_passes(scene: Scene,
+                                                             tmp_path: Path) -> None:
+    production_release(scene, tmp_path / "m")
+    folder = candidate(scene, tmp_path / "m", flip=True)
+    code, out = scene.run("shadow")
+    assert code == 0, out
+    [(name, row)] = shadow_rows(folder).items()
+    assert name == "shadow/comparison" and row["passed"] is True
+    assert "no scheduled scoring run of notebooks/score.ipynb kept its input yet" in \
+        str(row["detail"])
+    code, out = scene.run("release")
+    assert code == 0, out
+    assert "PASS  shadow" in out
+
+
+def test_without_a_production_release_the_gate_says_so_and_passes(scene: Scene,
+                                                                  tmp_path: Path) -> None:
+    scheduled_run(scene, frame().to_csv(index=False))
+    folder = candidate(scene, tmp_path / "m", flip=True)
+    code, out = scene.run("shadow")
+    assert code == 0, out
+    [(name, row)] = shadow_rows(folder).items()
+    assert name == "shadow/comparison" and row["passed"] is True
+    assert "no production model to compare with: no production release yet" in str(
+        row["detail"])
+    assert not [r for r in scene.emu.requests if "/jobs" in r.path]   # nothing else looked up
+
+
+def test_release_without_the_comparison_fails_the_gate(scene: Scene, tmp_path: Path) -> None:
+    candidate(scene, tmp_path / "m", flip=False)
+    code, out = scene.run("release")
+    assert code == 7, out
+    assert "shadow comparison not run" in out
+
+
+def test_the_production_model_comes_from_the_model_registry(scene: Scene,
+                                                            tmp_path: Path) -> None:
+    """With mlflow.registered_model_name, production is version 1.0.0 of the registered model
+    (as ds-runner release registers it), here in a local MLflow store; the release links no
+    model file at all."""
+    from runner.publish.registry import local_target, register_run
+    from runner.report.runs import LocalRun
+
+    store = tmp_path / "mlruns"
+    scene.monkeypatch.setenv("MLFLOW_TRACKING_URI", store.as_uri())
+    scene.monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    write_config(tmp_path, SHADOW_CONFIG + "mlflow:\n  registered_model_name: shadow-xgb\n")
+    released = tmp_path / "released"
+    train_model(released / "xgb_model.json", flip=True)
+    production = LocalRun(released, make_result(TRAIN, info={"model_path": "xgb_model.json"}),
+                          "released", {"mlflow": {"registered_model_name": "shadow-xgb"}})
+    made = register_run(production, local_target({"MLFLOW_TRACKING_URI": store.as_uri()},
+                                                 tmp_path), "v1.0.0", MAIN_SHA, dry_run=False)
+    assert made.uri == "models:/shadow-xgb/1.0.0"
+    scene.emu.add_release(scene.project_id, "v1.0.0", description=release_description(
+        "v1.0.0", {"auc": 0.97}))
+    scheduled_run(scene, frame().to_csv(index=False))
+    folder = candidate(scene, tmp_path / "m", flip=False)
+    code, out = scene.run("shadow")
+    assert code == 0, out
+    doc = json.loads((folder / SHADOW_FILE).read_text(encoding="utf-8"))
+    assert doc["production"] == {"tag": "v1.0.0", "source": "models:/shadow-xgb/1.0.0"}
+    assert doc["checks"]["shadow/agreement"]["passed"] is False   # production was flipped
