@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import TOKEN, Env
-from tests.e2e.gcl import Run
+from tests.e2e.gcl import Repo, Run
 from tests.gitlab_emulator import pipeline_rules
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -158,9 +158,36 @@ def test_production_tags_release_and_dev_tags_do_not(tag: str, released: bool, e
             values = [getattr(link, key) for link in release.links]
             assert len(set(values)) == len(values), values
         assert not [r for r in e2e.emulator.requests if "/repository/tags" in r.path]
+        _rerun_reuses_the_training(repo, run, sha, tag, e2e)
     else:
         assert release is None
         assert "not a production tag" in run.log("auto-release")
+
+
+def _rerun_reuses_the_training(repo: Repo, first: Run, sha: str, tag: str, e2e: Env) -> None:
+    """Issue 10 item 3: once the emulator lists the execute job that trained this commit (as
+    if the default branch had run it), the tag pipeline trains nothing and releases that run."""
+    folder = first.artifacts("execute-notebook")
+    files: dict[str, bytes | str] = {p.relative_to(folder).as_posix(): p.read_bytes()
+                                     for p in (folder / ".ds-runner").rglob("*") if p.is_file()}
+    pipeline = e2e.emulator.add_pipeline(e2e.project_id, ref="main", sha=sha)
+    trained = e2e.emulator.add_job(e2e.project_id, ref="main", name="execute-notebook", sha=sha,
+                                   pipeline=pipeline, artifacts=files)
+    run = repo.gitlab_ci_local(variables={
+        "CI_COMMIT_TAG": tag, "CI_COMMIT_REF_NAME": tag, "CI_COMMIT_MESSAGE": f"release {tag}",
+        "GITLAB_TOKEN": TOKEN}, unset=("CI_COMMIT_BRANCH",))
+    results = run.job_results()
+    assert {job: results.get(job) for job in ("build-container", "detect-notebooks",
+                                              "execute-notebook", "auto-release")} == dict.fromkeys(
+        ("build-container", "detect-notebooks", "execute-notebook", "auto-release"), "PASS"
+    ), f"{results}\n{run.output[-4000:]}"
+    detected = json.loads((run.artifacts("detect-notebooks") / "detect.json").read_text())
+    assert detected["notebooks"] == [], detected
+    assert sorted(r["notebook"] for r in detected["reused"]) == [INFERENCE, TRAINING]
+    assert "nothing to run" in run.log("execute-notebook")
+    release = e2e.emulator.release(e2e.project_id, tag)
+    assert release is not None
+    assert release.description.count(f"reuses the results and model of [job #{trained.id}]") == 2
 
 
 def test_parallel_mode_runs_each_changed_notebook_in_its_own_child_job(e2e: Env) -> None:
