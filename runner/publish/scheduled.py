@@ -37,12 +37,15 @@ class ScheduledInput:
     job_url: str = ""
     ref: str = ""
     sha: str = ""
+    job_name: str = ""
 
     @property
     def origin(self) -> str:
-        job = f"job #{self.job_id}" if self.job_id else "the latest successful pipeline"
-        link = f"[{job}]({self.job_url})" if self.job_url else job
-        return f"scheduled {link} on `{self.ref}`" if self.ref else f"scheduled {link}"
+        """Where the rows came from, for the reports."""
+        if not self.job_id:
+            return f"job `{self.job_name}` of the latest successful pipeline on `{self.ref}`"
+        job = f"[job #{self.job_id}]({self.job_url})" if self.job_url else f"job #{self.job_id}"
+        return f"scheduled {job} on `{self.ref}`"
 
 
 def output_folder(notebook: str) -> str:
@@ -74,7 +77,7 @@ def _read(client: GitLabClient, job: ProjectJob, folder: str) -> ScheduledInput 
     if path is None or data is None:
         logger.info("scheduled job %s keeps no %s of %s", job.id, SCORED_INPUT, folder)
         return None
-    return ScheduledInput(data, path, job.id, job.web_url, job.ref, job.sha)
+    return ScheduledInput(data, path, job.id, job.web_url, job.ref, job.sha, job.name)
 
 
 def _by_ref(client: GitLabClient, ref: str, folder: str, names: list[str]
@@ -84,7 +87,7 @@ def _by_ref(client: GitLabClient, ref: str, folder: str, names: list[str]
         path = scored_input_path(metrics, folder) if metrics is not None else None
         data = client.artifact_file(ref, path, name) if path else None
         if path and data is not None:
-            return ScheduledInput(data, path, ref=ref)
+            return ScheduledInput(data, path, ref=ref, job_name=name)
     return None
 
 

@@ -185,3 +185,47 @@ def test_the_production_model_comes_from_the_model_registry(scene: Scene,
     doc = json.loads((folder / SHADOW_FILE).read_text(encoding="utf-8"))
     assert doc["production"] == {"tag": "v1.0.0", "source": "models:/shadow-xgb/1.0.0"}
     assert doc["checks"]["shadow/agreement"]["passed"] is False   # production was flipped
+
+
+def test_with_the_job_token_the_default_branch_latest_pipeline_is_read(scene: Scene,
+                                                                        tmp_path: Path) -> None:
+    """CI_JOB_TOKEN may not list jobs (docs/gitlab-facts.md): the scored input comes from the
+    latest successful pipeline of CI_DEFAULT_BRANCH, here the schedule; the model by its link."""
+    production_release(scene, tmp_path / "m")
+    emu, pid = scene.emu, scene.project_id
+    metrics = make_result("notebooks/score.ipynb", info={"scored_input": "in.csv"}).to_dict()
+    schedule = emu.add_pipeline(pid, ref="main", sha=MAIN_SHA, source="schedule")
+    emu.add_job(pid, ref="main", name="execute-scheduled", sha=MAIN_SHA, pipeline=schedule,
+                artifacts={f"{SCORE_DIR}/metrics.json": json.dumps(metrics),
+                           f"{SCORE_DIR}/in.csv": frame().to_csv(index=False)})
+    folder = candidate(scene, tmp_path / "m", flip=False)
+    job = emu.add_job(pid, ref="v1.1.0", name="shadow-compare", status="running", sha=MAIN_SHA,
+                      user="ds-bot")
+    scene.monkeypatch.delenv("GITLAB_TOKEN")
+    scene.monkeypatch.setenv("CI_JOB_TOKEN", emu.job_token(job))
+    code, out = scene.run("shadow")
+    assert code == 0, out
+    rows = shadow_rows(folder)
+    assert rows["shadow/agreement"]["value"] == 1.0
+    assert "on the rows of job `execute-scheduled` of the latest successful pipeline on " \
+        "`main`" in str(rows["shadow/agreement"]["detail"])
+    refused = [r.path for r in emu.requests if r.auth != "job_token"]
+    assert refused == [f"/api/v4/projects/{pid}/jobs"]      # listing jobs: not with a job token
+
+
+def test_the_merge_request_comment_shows_the_comparison(scene: Scene, tmp_path: Path) -> None:
+    from runner.report.comment_body import MARKER
+
+    scene.emu.add_merge_request(scene.project_id, iid=1, source_branch="feat",
+                                target_branch="main", sha=MAIN_SHA, author="alice")
+    scene.monkeypatch.delenv("CI_COMMIT_TAG")
+    scene.pipeline(600, CI_MERGE_REQUEST_IID="1", CI_MERGE_REQUEST_TARGET_BRANCH_NAME="main")
+    production_release(scene, tmp_path / "m")
+    scheduled_run(scene, frame().to_csv(index=False))
+    candidate(scene, tmp_path / "m", flip=True)
+    assert scene.run("shadow")[0] == 0
+    code, out = scene.run("comment")
+    assert code == 0, out
+    [note] = [n for n in scene.emu.notes(scene.project_id, 1) if MARKER in n.body]
+    assert "| shadow | `shadow/agreement` | 0 | 0.95 | ❌ fail | 0 < 0.95; 300 of 300 labels " \
+           "change" in note.body

@@ -121,3 +121,35 @@ def test_a_measure_without_a_limit_is_shown_and_passes() -> None:
     assert limits is not None
     row = limits.judge("latency_ratio", 3.0, "slow")
     assert row == {"passed": True, "value": 3.0, "limit": None, "detail": "3, not gated; slow"}
+
+
+def test_model_links_are_read_in_both_of_gitlabs_web_forms() -> None:
+    from runner.gitlab_client import ReleaseLink
+    from runner.publish.production_model import link_location, model_link
+
+    web = "https://gitlab.example.com/g/p/-"
+    assert link_location(f"{web}/jobs/42/artifacts/raw/.ds-runner/nb/xgb%20model.json") == \
+        (42, ".ds-runner/nb/xgb model.json", "", "")
+    assert link_location(f"{web}/jobs/artifacts/v1.0.0/raw/.ds-runner/nb/m.json?job=train") == \
+        (0, ".ds-runner/nb/m.json", "v1.0.0", "train")
+    assert link_location(f"{web}/container_registry") is None
+    links = [ReleaseLink(1, "Model file m.json of nb/a.ipynb, nb/ab.ipynb", "u1", "package"),
+             ReleaseLink(2, "Model file n.json of nb/b.ipynb", "u2", "package"),
+             ReleaseLink(3, "Container image x", "u3", "image")]
+    assert model_link(links, "nb/ab.ipynb") == links[0]
+    assert model_link(links, "nb/b.ipynb") == links[1]
+    assert model_link(links, "nb/c.ipynb") is None            # two model links: not a guess
+    assert model_link(links[1:], "nb/c.ipynb") == links[1]    # the only one
+
+
+def test_the_scored_input_stays_inside_the_output_folder() -> None:
+    from runner.publish.scheduled import output_folder, scored_input_path
+
+    folder = output_folder("notebooks/score.ipynb")
+    assert folder == ".ds-runner/notebooks/score"
+    good = json.dumps({"info": {"scored_input": "scored_input.csv"}}).encode()
+    assert scored_input_path(good, folder) == ".ds-runner/notebooks/score/scored_input.csv"
+    for name in ("../secrets.csv", "/etc/passwd", ""):
+        bad = json.dumps({"info": {"scored_input": name}}).encode()
+        assert scored_input_path(bad, folder) is None, name
+    assert scored_input_path(b"not json", folder) is None

@@ -422,3 +422,27 @@ def test_the_production_image_reaches_the_release_and_the_schedules() -> None:
     scheduled = BY_NAME["execute-scheduled"].body()["execute-scheduled"]
     assert scheduled["image"] == "$DS_IMAGE"
     assert {"job": "build-container", "optional": True} in scheduled["needs"]
+
+
+def test_shadow_compare_collects_first_and_compares_only_what_ran(tmp_path: Path) -> None:
+    """Nothing ran: nothing to compare, no call; parallel mode: the child's results first; a
+    tag pipeline that reused runs (detect.json): those results first."""
+    none, child, reused = (tmp_path / name for name in ("none", "child", "reused"))
+    for folder in (none, child, reused):
+        folder.mkdir()
+    code, calls, out = _run_script("shadow-compare", "sequential", none)
+    assert code == 0 and calls == [] and "nothing to compare" in out
+    code, calls, out = _run_script("shadow-compare", "parallel", child)
+    assert code == 0, out
+    assert [c.split()[1] for c in calls] == ["collect", "shadow"]
+    assert "--scheduled-job execute-scheduled" in calls[1]
+    (reused / "detect.json").write_text("{}")
+    code, calls, out = _run_script("shadow-compare", "sequential", reused)
+    assert code == 0, out
+    assert calls[0].startswith("ds-runner collect --reused detect.json") and \
+        calls[1].startswith("ds-runner shadow")
+    job = BY_NAME["shadow-compare"].body()["shadow-compare"]
+    assert job["allow_failure"] is True and job["artifacts"]["when"] == "always"
+    for notify in ("publish-metrics-comment", "auto-release"):
+        needs = BY_NAME[notify].body()[notify]["needs"]
+        assert {"job": "shadow-compare", "optional": True} in needs, notify
