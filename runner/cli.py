@@ -48,6 +48,7 @@ COMMANDS = {
     "hash": "hash",
     "build": "build",
     "check-data": "check_data",
+    "monitor": "monitor",
 }
 
 

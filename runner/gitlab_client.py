@@ -123,6 +123,24 @@ class ProjectJob:
     pipeline_url: str
 
 
+@dataclass(frozen=True)
+class Pipeline:
+    """A pipeline of the project's pipeline list (``Entities::Ci::PipelineBasic``)."""
+
+    id: int
+    ref: str
+    status: str
+    source: str
+    web_url: str
+    updated_at: str
+
+
+def _pipeline(data: dict[str, Any]) -> Pipeline:
+    return Pipeline(int(data["id"]), str(data.get("ref") or ""), str(data.get("status") or ""),
+                    str(data.get("source") or ""), str(data.get("web_url") or ""),
+                    str(data.get("updated_at") or ""))
+
+
 class _TooLarge(Exception):
     pass
 
@@ -568,6 +586,41 @@ class GitLabClient:
                 return None
             raise
         return bytes(data)
+
+    # -- starting pipelines (GITLAB_TOKEN: the job token may not; docs/gitlab-facts.md) -------
+    @_errors("get", "current user")
+    def current_username(self) -> str:
+        data = self.gl.http_get("/user", **self.retry)
+        assert isinstance(data, dict)
+        return str(data["username"])
+
+    @_errors("list", "pipelines")
+    def pipelines(self, **filters: str) -> list[Pipeline]:
+        """The project's pipelines matching ``filters`` (``ref``, ``source``, ``username``,
+        ``scope``, ``updated_after``, ...: GET /projects/:id/pipelines), newest first."""
+        found = self.project.pipelines.list(iterator=True, per_page=100, **filters, **self.retry)
+        return [_pipeline(p.attributes) for p in found]
+
+    @_errors("list", "pipeline variables")
+    def pipeline_variables(self, pipeline_id: int) -> dict[str, str]:
+        """``{key: value}`` of the variables a pipeline was created with (only its creator, a
+        Developer, or the project's Owner may read them)."""
+        pipeline = self.project.pipelines.get(pipeline_id, lazy=True)
+        return {str(v.key): str(v.value)
+                for v in pipeline.variables.list(get_all=True, **self.retry)}
+
+    @_errors("create", "pipeline")
+    def create_pipeline(self, ref: str, variables: dict[str, str],
+                        find: Callable[[], Pipeline | None]) -> Pipeline | None:
+        """Start a pipeline on ``ref`` with ``variables`` (None in a dry run, which prints the
+        request); after a lost answer, ``find`` says whether GitLab made it anyway."""
+        body = {"ref": ref, "variables": [{"key": k, "value": v, "variable_type": "env_var"}
+                                          for k, v in variables.items()]}
+        if self.dry_run:
+            self._dry("POST", "/pipeline", body)
+            return None
+        return self._create_once("pipeline", lambda retry: _pipeline(
+            self.project.pipelines.create(body, **retry).attributes), find)
 
     # -- pipelines, bridges and job artifacts (a token that may list pipeline jobs) ------------
     @_errors("list", "pipeline bridges")

@@ -14,6 +14,7 @@ from runner.report.render import RunContext
 WHY_NO_JOB_TOKEN = {
     "comment": "GitLab does not accept CI_JOB_TOKEN for writing merge-request notes",
     "wiki": "GitLab does not accept CI_JOB_TOKEN for the wiki API",
+    "monitor": "GitLab does not accept CI_JOB_TOKEN for starting pipelines or listing them",
 }
 
 

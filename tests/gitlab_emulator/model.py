@@ -142,6 +142,7 @@ class Pipeline:
     user_id: int | None = None
     created_at: dt.datetime = field(default_factory=now)
     updated_at: dt.datetime = field(default_factory=now)
+    variables: list[dict[str, str]] = field(default_factory=list)   # key, value, variable_type
 
 
 @dataclass
@@ -183,6 +184,8 @@ class Project:
     default_branch: str
     visibility: str = "private"
     web_url: str = ""
+    # ci_pipeline_variables_minimum_override_role: developer, maintainer, owner, no_one_allowed
+    pipeline_variables_role: str = "developer"
     created_at: dt.datetime = field(default_factory=now)
     branches: dict[str, str] = field(default_factory=dict)
     commits: dict[str, Commit] = field(default_factory=dict)

@@ -13,7 +13,7 @@ from urllib.parse import unquote
 
 from . import entities as E
 from .api import ApiError, Ctx, Response, Router, json_response, not_found, paginate, sort_items
-from .model import Job, Pipeline
+from .model import Job, Pipeline, parse_time
 
 router = Router()
 STATUSES = ["created", "waiting_for_resource", "preparing", "pending", "running", "success",
@@ -160,6 +160,37 @@ def _pipelines(ctx: Ctx) -> list[Pipeline]:
     if ctx.params.get("status") is not None:
         status = ctx.choice("status", STATUSES, "success")
         found = [p for p in found if p.status == status]
+    return _pipeline_filters(ctx, found)
+
+
+# `scope` of GET /projects/:id/pipelines (Ci::PipelinesFinder#by_scope): running and pending are
+# statuses; finished is the completed ones (Ci::HasStatus::COMPLETED_STATUSES).
+SCOPES = {"running": {"running"}, "pending": {"pending"},
+          "finished": {"success", "failed", "canceled", "skipped"}}
+
+
+def _pipeline_filters(ctx: Ctx, found: list[Pipeline]) -> list[Pipeline]:
+    """`scope`, `username` and `updated_after`/`updated_before` (lib/api/ci/pipelines.rb params;
+    Ci::PipelinesFinder: `by_username` is the pipeline's user, `by_updated_at` compares
+    `updated_at` strictly)."""
+    scope = ctx.params.get("scope")
+    if scope is not None:
+        if scope not in (*SCOPES, "branches", "tags"):
+            raise ApiError(400, {"error": "scope does not have a valid value"})
+        if scope in SCOPES:
+            found = [p for p in found if p.status in SCOPES[scope]]
+        else:
+            found = [p for p in found if p.tag == (scope == "tags")]
+    username = ctx.params.get("username")
+    if username is not None:
+        ids = {u.id for u in ctx.state.users.values() if u.username == username}
+        found = [p for p in found if p.user_id in ids]
+    after, before = parse_time(ctx.params.get("updated_after")), parse_time(
+        ctx.params.get("updated_before"))
+    if after is not None:
+        found = [p for p in found if p.updated_at > after]
+    if before is not None:
+        found = [p for p in found if p.updated_at < before]
     return found
 
 

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import routes_jobs, routes_mr, routes_release, routes_repo, routes_wiki
+from . import routes_jobs, routes_mr, routes_pipelines, routes_release, routes_repo, routes_wiki
 from .api import ApiError, Ctx, Response, Route, json_response, not_found, unauthorized
 from .model import Job, User
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 ROUTES: list[Route] = [*routes_mr.router.routes, *routes_wiki.router.routes,
                        *routes_release.router.routes, *routes_repo.router.routes,
-                       *routes_jobs.router.routes]
+                       *routes_jobs.router.routes, *routes_pipelines.router.routes]
 SECRET_HEADERS = {"private-token", "job-token", "authorization"}
 SECRET_PARAMS = {"private_token", "job_token", "access_token"}
 UPLOAD_TAIL = r"/uploads/(?P<secret>[0-9a-f]{32})/(?P<n>[^/]+)$"
