@@ -246,6 +246,19 @@ def figures(rep: NotebookReport) -> str:
     return "\n".join(f"![{cell(name)}]({url})" for name, url in rep.figure_urls.items())
 
 
+def checks_inline(checks: Mapping[str, Mapping[str, Any]], limit: int = 3) -> str:
+    """The checks a run recorded (``runner.check_data``) in a few words for one-line rows:
+    ``checks 9/9 ✅``, or ``❌ checks 7/9: `data/input/nulls`, …``; "" when it recorded none."""
+    if not checks:
+        return ""
+    bad = [name for name, check in checks.items() if not check.get("passed")]
+    passed = f"{len(checks) - len(bad)}/{len(checks)}"
+    if not bad:
+        return f"checks {passed} ✅"
+    named = ", ".join(f"`{cell(name)}`" for name in bad[:limit])
+    return f"❌ checks {passed}: {named}{', …' if len(bad) > limit else ''}"
+
+
 def metrics_inline(metrics: Mapping[str, float], limit: int = 12) -> str:
     items = [f"{name} {fmt(value)}" for name, value in list(metrics.items())[:limit]]
     if len(metrics) > limit:

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 
 from runner.metrics import RunResult
 from runner.paths import notebook_stem
-from runner.report.render import RunContext, cell, link, metrics_inline, short_sha, status_badge
+from runner.report.render import (
+    RunContext,
+    cell,
+    checks_inline,
+    link,
+    metrics_inline,
+    short_sha,
+    status_badge,
+)
 
 PAGE_MARKER = "<!-- ds-pipeline:wiki-runs -->"
 INDEX_MARKER = "<!-- ds-pipeline:wiki-index -->"
@@ -69,6 +77,13 @@ def _iso(text: str) -> str:
     return f"{m.group(1)} {m.group(2)}" if m else (text or "")
 
 
+def _status(result: RunResult) -> str:
+    """The run's status and, when it recorded any, its checks: a scoring run whose input failed
+    its data checks with ``on_fail: record`` succeeded, and the wiki must not show it green."""
+    checks = checks_inline(result.checks)
+    return status_badge(result.status) + (f" · {checks}" if checks else "")
+
+
 def run_row(result: RunResult, ctx: RunContext) -> Row:
     when = _iso(result.started_at or ctx.time)
     # Same run, same key: a retried wiki job (new job URL) does not add a second row.
@@ -80,7 +95,7 @@ def run_row(result: RunResult, ctx: RunContext) -> Row:
     sha = ctx.commit_sha or result.git_sha or ""
     commit = link(f"`{short_sha(sha)}`", ctx.commit_url) if sha else "—"
     line = (f"| {cell(when)} <!-- ds-run:{key} --> | {pipeline} | {job} | {commit} | "
-            f"{status_badge(result.status)} | {metrics_inline(result.metrics)} |")
+            f"{_status(result)} | {metrics_inline(result.metrics)} |")
     return Row(key, line)
 
 
@@ -128,7 +143,7 @@ def render_archive(notebook: str, rows: list[Row], layout: Layout, url_for: UrlF
 def index_row(result: RunResult, ctx: RunContext, layout: Layout, url_for: UrlFor) -> Row:
     nb = result.notebook
     line = (f"| {link(f'`{cell(nb)}`', url_for(layout.page(nb)))} <!-- ds-nb:{_key(nb)} --> | "
-            f"{cell(_iso(result.started_at or ctx.time))} | {status_badge(result.status)} | "
+            f"{cell(_iso(result.started_at or ctx.time))} | {_status(result)} | "
             f"{metrics_inline(result.metrics)} |")
     return Row(_key(nb), line)
 

@@ -263,3 +263,18 @@ def test_check_data_exits_2_for_a_bad_config(tmp_path: Path,
     assert main(["check-data", str(INPUT), "--config", str(config)]) == ExitCode.USAGE
     assert "'data_checks.people.min_rows' must be an integer, got 'many'" in (
         capsys.readouterr().err)
+
+
+def test_the_wiki_row_says_when_a_successful_run_failed_its_checks() -> None:
+    from runner.metrics import RunResult
+    from runner.report.render import RunContext
+    from runner.report.wiki_pages import Layout, index_row, run_row
+
+    checks = {f"data/input/c{i}": {"passed": i > 3, "detail": ""} for i in range(9)}
+    result = RunResult("nb.ipynb", "success", checks=checks)
+    line = run_row(result, RunContext(pipeline_id="7")).line
+    assert "| ✅ success · ❌ checks 5/9: `data/input/c0`, `data/input/c1`, `data/input/c2`, … |" \
+        in line
+    good = RunResult("nb.ipynb", "success", checks={"data/input/rows": {"passed": True}})
+    assert "| ✅ success · checks 1/1 ✅ |" in index_row(good, RunContext(), Layout(), str).line
+    assert "| ✅ success | —" in run_row(RunResult("nb.ipynb", "success"), RunContext()).line
