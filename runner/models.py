@@ -97,8 +97,12 @@ def shown(tracking_uri: str) -> str:
 
 def registry_env(environ: Mapping[str, str], repo: Path | None = None) -> dict[str, str]:
     """The MLflow variables of the registry: the store the notebooks log to."""
-    own = {k: v for k, v in environ.items() if k.startswith("MLFLOW_")}
-    return {**own, **mlflow_env(environ, repo)}
+    env = {k: v for k, v in environ.items() if k.startswith("MLFLOW_")}
+    env.update(mlflow_env(environ, repo))
+    uri = env["MLFLOW_TRACKING_URI"]
+    if "://" not in uri or uri.startswith("file:"):      # MLflow 3 wants file stores allowed
+        env.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    return env
 
 
 @contextmanager

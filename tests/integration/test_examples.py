@@ -132,6 +132,7 @@ def test_inference_scores_the_committed_model(tmp_path: Path, kernel_env: Path) 
     assert (kernel_env / rec.figures["score_distribution"]).is_file()
     assert rec.info["predictions_path"] == predictions.as_posix()
     assert rec.info["model_sha256"] == _sha256(ROOT / "xgb_model.json")
+    assert rec.info["model_uri"] == "xgb_model.json"   # model.uri's `release`: no tag, fallback
     _assert_data_checked(rec, "input", 9)
     config = yaml.safe_load((ROOT / "inference_config.yaml").read_text())
     drift = evaluate(parse_gates({"gates": {"drift": config["gates"]["drift"]}}), rec.metrics,
@@ -190,6 +191,9 @@ BAD_CONFIGS = [
     pytest.param(INFERENCE, "inference_config.yaml",
                  _set({"direction": "lower"}, "metrics", "rmse"),
                  "unknown metric 'metrics.rmse'", id="inference-unknown-metric"),
+    pytest.param(INFERENCE, "inference_config.yaml", _set("xgb_model.json", "model", "uri"),
+                 "'model.uri': model URI 'xgb_model.json' is not models:/<name>/<version>",
+                 id="inference-bad-model-uri"),
     pytest.param(INFERENCE, "inference_config.yaml", _drop("fields", "features", "worst area"),
                  "'fields.features' maps no input column to model feature 'worst area'",
                  id="inference-unmapped-feature"),

@@ -165,3 +165,40 @@ def test_registry_failure_makes_no_release(scene: Scene) -> None:
     assert code == 1, out
     assert f"registering models:/{NAME}/1.0.0" in out and "127.0.0.1:9" in out
     assert scene.emu.release(scene.project_id, "v1.0.0") is None
+
+
+def test_inference_example_scores_with_the_registered_version(
+        repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`release --local`, then the inference example with ``-p model_uri models:/…/1.0.0``
+    and a config whose ``model.path`` does not exist: it scores with the registered file."""
+    import papermill
+    import yaml
+
+    from runner.metrics import read_records
+
+    root = Path(__file__).resolve().parents[2]
+    store = tmp_path / "registry"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.as_uri())
+    write_config(repo, TRAINING_CONFIG + "mlflow:\n  registered_model_name: breast-cancer-xgb\n")
+    committed = (root / "xgb_model.json").read_text(encoding="utf-8")
+    folder = write_run(repo / ".ds-runner", model=committed)
+    (folder / "reference_profile.json").write_bytes((root / "xgb_model.profile.json").read_bytes())
+    assert release("--local", "v1.0.0", capsys=capsys)[0] == 0
+
+    config = yaml.safe_load((root / "inference_config.yaml").read_text(encoding="utf-8"))
+    config["model"]["path"] = "does-not-exist.json"
+    config_path = tmp_path / "inference_config.yaml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    out = tmp_path / "out"
+    monkeypatch.setenv("DS_RUNNER_OUTPUT_DIR", str(out))
+    papermill.execute_notebook(
+        str(root / "notebooks/inference_example.ipynb"), str(tmp_path / "executed.ipynb"),
+        parameters={"config_path": str(config_path), "output_dir": str(out),
+                    "model_uri": "models:/breast-cancer-xgb/1.0.0"},
+        cwd=str(root), kernel_name="python3", progress_bar=False)
+    rec = read_records(out)
+    assert rec.info["model_uri"] == "models:/breast-cancer-xgb/1.0.0"
+    assert Path(rec.info["model_path"]).read_text(encoding="utf-8") == committed
+    assert rec.info["reference_profile"].endswith("/1.0.0/reference_profile.json")
+    assert rec.metrics["rows_scored"] == 569
