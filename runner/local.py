@@ -43,6 +43,7 @@ class LocalOutcome:
     codes: list[ExitCode] = field(default_factory=list)
     reports: list[Path] = field(default_factory=list)
     skipped: str = ""
+    retrain: list[str] = field(default_factory=list)   # what `ds-runner monitor` would do
 
     @property
     def exit_code(self) -> ExitCode:
@@ -142,6 +143,7 @@ def run_local(selection: Selection, options: RunOptions,
     when a notebook or parameter is wrong."""
     from runner.execute.notebook import exit_code_for, prepare_run, run_plan
     from runner.publish.files import write_local_report
+    from runner.publish.monitor import preview
 
     repo = options.repo
     selected, skipped = select_notebooks(repo, selection)
@@ -164,4 +166,5 @@ def run_local(selection: Selection, options: RunOptions,
         outcome.results.append(result)
         outcome.codes.append(exit_code_for(result))
     outcome.reports = write_local_report(outcome.results, output_dir / REPORT_DIR, repo)
+    outcome.retrain = preview(outcome.results, repo)
     return outcome

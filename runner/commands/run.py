@@ -57,4 +57,8 @@ def command(notebooks: tuple[str, ...], run_all: bool, repo: Path, glob: str, ou
         click.echo(outcome.summary())
     for path in outcome.reports:
         click.echo(f"report: {path.relative_to(repo) if path.is_relative_to(repo) else path}")
+    if outcome.retrain:
+        click.echo("a drift gate failed; in a scheduled job `ds-runner monitor` would:")
+        for line in outcome.retrain:
+            click.echo(line)
     return outcome.exit_code

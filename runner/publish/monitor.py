@@ -7,11 +7,14 @@ It runs in the scheduled job after ``ds-runner execute``; a failed drift gate ma
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runner.config import load_yaml
 from runner.errors import ExitCode
+from runner.metrics import RunResult
 from runner.publish.ci import CiEnv
 from runner.publish.retrain import (
     Decision,
@@ -23,7 +26,7 @@ from runner.publish.retrain import (
 )
 from runner.report.gates.drift import GATE
 from runner.report.render import gate_table
-from runner.report.runs import LocalRun, gate_rows, load_runs
+from runner.report.runs import LocalRun, find_config, gate_rows, load_runs
 
 
 @dataclass
@@ -88,3 +91,16 @@ def monitor(results_dir: Path, env: CiEnv, *, dry_run: bool = False,
     for run in runs:
         watch_run(run, env, retrainer, echo, watch)
     return watch
+
+
+def preview(results: Sequence[RunResult], repo: Path) -> list[str]:
+    """What ``monitor --dry-run`` would print for these runs, with no GitLab (``ds-runner run``
+    shows it): the drift gates and the retraining request; [] when no drift gate failed."""
+    env = CiEnv(default_branch=os.environ.get("CI_DEFAULT_BRANCH") or "<default branch>")
+    lines: list[str] = []
+    watch = Watch()
+    for result in results:
+        path = find_config(result, repo)
+        run = LocalRun(repo, result, "", load_yaml(path) if path else {}, path)
+        watch_run(run, env, None, lines.append, watch)
+    return lines if watch.failed else []

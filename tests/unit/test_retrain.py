@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from runner.errors import ConfigError, MissingContextError
+from runner.metrics import RunResult
+from runner.publish.monitor import preview
 from runner.publish.retrain import (
     RetrainSpec,
     measured_failures,
@@ -52,3 +55,18 @@ def test_spec_defaults_and_the_request() -> None:
     assert len(reason_for("n", failures * 100)) == 500
     with pytest.raises(MissingContextError, match="CI_DEFAULT_BRANCH"):
         request_for(spec, "r", "")
+
+
+def test_the_local_preview_shows_the_request_only_when_drift_failed(tmp_path: Path) -> None:
+    config = tmp_path / "score_config.yaml"
+    config.write_text("gates: {drift: {score_psi: {max: 0.2}}}\n"
+                      "retrain: {notebook: nb/train.ipynb, ref: main}\n", encoding="utf-8")
+    params = {"config_path": str(config)}
+    quiet = RunResult("nb/score.ipynb", "success", metrics={"drift/score_psi": 0.1},
+                      parameters=params)
+    assert preview([quiet], tmp_path) == []
+    drifted = RunResult("nb/score.ipynb", "success", metrics={"drift/score_psi": 0.3},
+                        parameters=params)
+    text = "\n".join(preview([drifted], tmp_path))
+    assert "FAIL  drift" in text and "[dry-run] POST /projects/:id/pipeline" in text
+    assert '"value": "nb/train.ipynb"' in text and '"ref": "main"' in text
