@@ -160,7 +160,7 @@ def test_the_gate_shows_recorded_checks_and_flags_declared_ones_not_run() -> Non
               "other/thing": {"passed": False, "value": None, "limit": None, "detail": ""}}
     rows = evaluate(gates, {}, {}, None, checks=checks)
     assert [(r.gate, r.metric, r.passed) for r in rows] == [
-        ("data", "data/training/columns", False), ("data", "data/training/rows", True),
+        ("data", "data/training/rows", True), ("data", "data/training/columns", False),
         ("data", "data/input", False)]
     assert "declared (data_checks.input) but not run" in rows[2].detail
     table = gate_table(rows)

@@ -17,6 +17,14 @@ from runner.monitor.spec import KEY, declared
 from runner.report.gates.base import GateInput, GateResult
 
 PREFIX = "data/"
+# Rows in the order the checks run (metrics.json keeps names sorted, not in record order).
+ORDER = ("rows", "columns", "nulls", "range", "allowed", "duplicates", "class_ratio")
+
+
+def _order(name: str) -> tuple[str, int, str]:
+    dataset, _, rest = name[len(PREFIX):].partition("/")
+    kind = rest.split("/", 1)[0]
+    return dataset, ORDER.index(kind) if kind in ORDER else len(ORDER), name
 
 
 @dataclass(frozen=True)
@@ -26,7 +34,7 @@ class DataChecks:
     key: str = KEY
 
     def evaluate(self, run: GateInput) -> list[GateResult]:
-        recorded = sorted(name for name in run.checks if name.startswith(PREFIX))
+        recorded = sorted((name for name in run.checks if name.startswith(PREFIX)), key=_order)
         rows = [self._row(name, run.checks[name]) for name in recorded]
         for dataset in self.datasets:
             if not any(name.startswith(f"{PREFIX}{dataset}/") for name in recorded):
