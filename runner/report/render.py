@@ -260,6 +260,7 @@ def checks_inline(checks: Mapping[str, Mapping[str, Any]], limit: int = 3) -> st
 
 
 def metrics_inline(metrics: Mapping[str, float], limit: int = 12) -> str:
+    metrics = {n: v for n, v in metrics.items() if not is_column_metric(n)}   # per-feature drift
     items = [f"{name} {fmt(value)}" for name, value in list(metrics.items())[:limit]]
     if len(metrics) > limit:
         items.append(f"… +{len(metrics) - limit}")

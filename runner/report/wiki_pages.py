@@ -22,6 +22,7 @@ from runner.report.render import (
     short_sha,
     status_badge,
 )
+from runner.report.trend import encode, points_of, render_trend, trend_data
 
 PAGE_MARKER = "<!-- ds-pipeline:wiki-runs -->"
 INDEX_MARKER = "<!-- ds-pipeline:wiki-index -->"
@@ -94,7 +95,8 @@ def run_row(result: RunResult, ctx: RunContext) -> Row:
     job = link(f"#{job_id}" if job_id else "job", job_url) if job_url else "—"
     sha = ctx.commit_sha or result.git_sha or ""
     commit = link(f"`{short_sha(sha)}`", ctx.commit_url) if sha else "—"
-    line = (f"| {cell(when)} <!-- ds-run:{key} --> | {pipeline} | {job} | {commit} | "
+    trend = encode(trend_data(result.metrics))     # the numbers the page's trend draws
+    line = (f"| {cell(when)} <!-- ds-run:{key} -->{trend} | {pipeline} | {job} | {commit} | "
             f"{_status(result)} | {metrics_inline(result.metrics)} |")
     return Row(key, line)
 
@@ -129,9 +131,11 @@ def render_page(notebook: str, rows: list[Row], layout: Layout, url_for: UrlFor,
                 max_rows: int = MAX_ROWS) -> str:
     archive = link("the archive", url_for(layout.archive(notebook)))
     index = link("all notebooks", url_for(layout.index))
+    trend = render_trend(points_of([(r.key.split(";", 1)[0], r.line) for r in rows]))
     return (f"{PAGE_MARKER}\n# Runs of `{notebook}`\n\n"
             f"Newest first; the latest {max_rows} runs at most, older ones move to {archive}. "
-            f"Back to {index}.\n\n{RUN_HEADER}\n" + "\n".join(r.line for r in rows) + "\n")
+            f"Back to {index}.\n\n{trend}{RUN_HEADER}\n" + "\n".join(r.line for r in rows)
+            + "\n")
 
 
 def render_archive(notebook: str, rows: list[Row], layout: Layout, url_for: UrlFor) -> str:
