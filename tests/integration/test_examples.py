@@ -139,6 +139,19 @@ def test_inference_scores_the_committed_model(tmp_path: Path, kernel_env: Path) 
                      {}, None)
     assert len(drift) == 4 and not failed(drift), [r.detail for r in drift]
     assert rec.info["reference_profile"] == "xgb_model.profile.json"
+    _assert_input_kept(kernel_env / rec.info["scored_input"], predictions)
+
+
+def _assert_input_kept(kept: Path, predictions: Path) -> None:
+    """The rows scored, as `ds-runner shadow` reads them back: the model's features in its
+    order, and the committed model gives them the same scores again."""
+    from runner.monitor.shadow import load_model, read_frame
+
+    frame = read_frame(kept)
+    model = load_model(ROOT / "xgb_model.json")
+    assert kept.name == "scored_input.csv" and list(frame.columns) == model.features
+    scores = read_frame(predictions)["score"].to_numpy()
+    assert len(frame) == len(scores) and abs(model(frame) - scores).max() < 1e-6
 
 
 def test_the_drifted_sample_fails_the_drift_gates_by_name(tmp_path: Path,
