@@ -21,6 +21,8 @@ from runner.report.drift_summary import PSI_MAX, SCORE_PSI, is_column_metric
 from runner.report.gates.base import number
 
 POINTS = 30          # runs in the trend
+TOP_FEATURES = 3     # the most drifted features a row keeps, named under the trend
+FEATURE_PSI = "drift/psi/"
 KEY_METRICS = 4      # the run's own metrics shown beside the drift, first recorded first
 _DATA = re.compile(r"<!-- ds-trend:(\{.*?\}) -->")
 DRIFT = ((SCORE_PSI, "score PSI"), (PSI_MAX, "worst feature PSI"))
@@ -34,6 +36,8 @@ def trend_data(metrics: Mapping[str, float]) -> dict[str, float] | None:
     keys = [name for name, _ in DRIFT if name in metrics]
     keys += [n for n in metrics if not n.startswith("drift/") and not is_column_metric(n)
              ][:KEY_METRICS]
+    keys += sorted((n for n in metrics if n.startswith(FEATURE_PSI)),
+                   key=lambda n: -metrics[n])[:TOP_FEATURES]
     return {k: float(f"{metrics[k]:.6g}") for k in keys}     # 6 digits keep the row short
 
 
@@ -78,7 +82,7 @@ def render_trend(points: Sequence[tuple[str, Mapping[str, float]]]) -> str:
         return ""
     columns: list[str] = []
     for _, data in points:
-        columns += [k for k in data if k not in columns]
+        columns += [k for k in data if k not in columns and not is_column_metric(k)]
     names = dict(DRIFT)
     head = "| Time (UTC) | " + " | ".join(names.get(c, f"`{c}`") for c in columns) + " |"
     lines = ["## Trend", "",
@@ -88,6 +92,11 @@ def render_trend(points: Sequence[tuple[str, Mapping[str, float]]]) -> str:
     for when, data in points:
         cells = [number(data[c]) if c in data else "—" for c in columns]
         lines.append(f"| {when} | " + " | ".join(cells) + " |")
+    latest = {k[len(FEATURE_PSI):]: v for k, v in points[-1][1].items()
+              if k.startswith(FEATURE_PSI)}
+    if latest:
+        lines += ["", "Most drifted features in the latest run (PSI): " + ", ".join(
+            f"`{name}` {number(value)}" for name, value in latest.items()) + "."]
     drawn = [(key, label) for key, label in DRIFT if any(key in d for _, d in points)]
     if drawn:
         top = max(max(d.get(k, 0.0) for k, _ in drawn) for _, d in points)

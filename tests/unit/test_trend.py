@@ -37,7 +37,8 @@ def test_rows_carry_the_trend_and_the_page_draws_it_oldest_first(tmp_path: Path)
     assert "```mermaid\nxychart-beta\n" in trend
     assert '    x-axis ["11-20 10:00", "11-21 10:00", "11-22 10:00"]' in trend
     assert "    line [0.05, 0.37, 0.04]\n    line [0.01, 3.17, 0.02]" in trend
-    assert "drift/psi/mean_radius" not in runs       # per-feature drift stays out of the rows
+    assert "mean_radius 3.17" not in runs           # per-feature drift stays out of the lists
+    assert "Most drifted features in the latest run (PSI): `mean_radius` 0.02." in trend
 
 
 def test_runs_without_drift_get_no_trend() -> None:
