@@ -190,7 +190,7 @@ def register_run(run: LocalRun, target: Target, tag: str, commit: str, *,
         with tempfile.TemporaryDirectory(prefix="ds-runner-model-") as tmp:
             made = _create(client, tracking_uri, name, version, _stage(*files, Path(tmp)),
                            tags, run.result.info.get("mlflow_run_id", ""))
-    logger.info("registered %s (%s)", uri, made.version)
+    logger.debug("registered %s (%s)", uri, made.version)
     return RegisteredModel(name, version, uri, _web_url(tracking_uri, made), "registered")
 
 
