@@ -11,7 +11,6 @@ from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from runner.build.promote import ProjectRegistry, release_image
-from runner.errors import GateFailedError
 from runner.gitlab_client import GitLabClient
 from runner.publish import Outcome
 from runner.publish.baseline import (
@@ -21,9 +20,10 @@ from runner.publish.baseline import (
     production_tags,
 )
 from runner.publish.ci import CiEnv
+from runner.publish.local_release import judge_gates
 from runner.publish.registry import Target, ci_target, register_models, say_models
 from runner.report.release_notes import RegisteredModel, ReleaseInfo, render_release_notes
-from runner.report.render import NotebookReport, gate_table
+from runner.report.render import NotebookReport
 from runner.report.runs import Compared, Links, LocalRun
 
 logger = logging.getLogger(__name__)
@@ -188,17 +188,7 @@ class ReleaseSink:
 
     def write(self, reports: Sequence[NotebookReport], out: Outcome) -> None:
         env, client, tag = self.env, self.client, self.env.commit_tag
-        failed = 0
-        for rep in reports:
-            out.say(gate_table(rep.gates, plain=True, title=f"validation gates of "
-                               f"{rep.notebook} (baseline: {self.base_tag or 'none yet'}):"))
-            failed += sum(not g.passed for g in rep.gates)
-        if failed and not self.force:
-            raise GateFailedError(f"{failed} validation gate(s) failed for {tag}: no release "
-                                  "created (see the gate table above; --force releases anyway)")
-        if failed:
-            out.say(f"WARNING: {failed} validation gate(s) failed; releasing {tag} anyway "
-                    "(--force)")
+        forced = judge_gates(reports, tag, self.base_tag, self.force, out)
         if self.image and self.registry is not None:   # gates passed: the production image
             promoted = release_image(self.image, tag, self.registry, dry_run=self.dry_run)
             out.say(promoted.message)
@@ -206,7 +196,7 @@ class ReleaseSink:
         info = ReleaseInfo(tag=tag, commit_sha=env.commit_sha,
                            commit_url=env.web_url(f"commit/{env.commit_sha}") if env.commit_sha
                            else "", pipeline_url=env.pipeline_url, image=self.image,
-                           baseline_tag=self.base_tag, forced=bool(failed),
+                           baseline_tag=self.base_tag, forced=forced,
                            models=self.register(out))
         notes = env.masker().mask(render_release_notes(reports, info))
         links = asset_links(env, tag, self.baseline_job, model_paths(self.runs, self.model_file),
