@@ -50,6 +50,14 @@ def assign_bins(values: np.ndarray, edges: list[float]) -> np.ndarray:
     return np.searchsorted(np.asarray(edges, dtype=float), values, side="left")
 
 
+def bin_counts(values: np.ndarray, edges: list[float]) -> np.ndarray:
+    """How many ``values`` fall in each bin: bin ``i`` holds ``edges[i-1] < v <= edges[i]``,
+    the first and last bins are open-ended. One comparison pass per edge: on a million values
+    much faster than a binary search per value."""
+    below = [np.count_nonzero(values <= e) for e in edges]
+    return np.diff(np.array([0, *below, len(values)]))
+
+
 def _numeric(values: np.ndarray, bins: int, sample: int, rng: np.random.Generator
              ) -> dict[str, Any]:
     present = values[~np.isnan(values)]
@@ -59,7 +67,7 @@ def _numeric(values: np.ndarray, bins: int, sample: int, rng: np.random.Generato
                 "sample": []}
     inner = np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1])
     edges = [float(e) for e in np.unique(inner)]
-    counts = np.bincount(assign_bins(present, edges), minlength=len(edges) + 1)
+    counts = bin_counts(present, edges)
     picked = present if len(present) <= sample else rng.choice(present, sample, replace=False)
     return {"kind": "numeric", "edges": edges,
             "shares": [float(c) / len(present) for c in counts], "missing_rate": missing,

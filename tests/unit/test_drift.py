@@ -168,3 +168,17 @@ def test_the_report_shows_the_top_features_and_hides_them_from_the_metric_table(
     table = metrics_table(NotebookReport(RunResult("nb.ipynb", "success", metrics=metrics)), [])
     assert "`drift/score_psi`" in table and "`drift/psi_max`" in table
     assert "drift/psi/b" not in table and "drift/missing/a" not in table
+
+
+def test_the_numpy_ks_test_agrees_with_scipys_asymptotic_one() -> None:
+    from scipy.stats import ks_2samp as scipy_ks  # type: ignore[import-untyped]
+
+    from runner.monitor.drift import ks_2samp
+
+    rng = np.random.default_rng(3)
+    for shift in (0.0, 0.05, 0.2, 1.0):
+        a, b = rng.normal(0, 1, 1000), rng.normal(shift, 1, 20000)
+        d, p = ks_2samp(a, b)
+        expected = scipy_ks(a, b, method="asymp")
+        assert d == pytest.approx(expected.statistic)
+        assert p == pytest.approx(expected.pvalue, rel=0.05, abs=1e-3)
