@@ -40,6 +40,10 @@ def ci_context(fn: F) -> F:
 @click.option("--production-tag-regex", envvar="DS_PRODUCTION_TAG_REGEX",
               default=DEFAULT_TAG_REGEX, show_default=True,
               help="Tags of production releases; the newest one's model is production.")
+@click.option("--local", is_flag=True,
+              help="On this machine, after `ds-runner run`: production is the newest "
+              "`ds-runner release --local` model, the rows the scoring notebook's last local run "
+              "kept; no GitLab.")
 def command(**kwargs: Any) -> int:
     """Score the input of the latest scheduled scoring run with the candidate and the production
     model; record agreement, score PSI and latency ratio for gates.shadow (token: GITLAB_TOKEN,
@@ -49,5 +53,7 @@ def command(**kwargs: Any) -> int:
     env = ci_env(kwargs)
     options = ShadowOptions(tuple(kwargs["scheduled_jobs"]), kwargs["production_tag_regex"],
                             kwargs["scoring_notebook"], dict(os.environ))
+    if kwargs["local"]:
+        return show(run_shadow(None, kwargs["results_dir"], options, Path.cwd()))
     return show(run_shadow(env, kwargs["results_dir"], options))
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from runner.errors import UsageError
 from runner.monitor.drift import psi
-from runner.monitor.profile import DEFAULT_BINS, assign_bins
+from runner.monitor.profile import DEFAULT_BINS
 
 DEFAULT_THRESHOLD = 0.5
 TIMINGS = 7          # whole-frame timings per model; the fastest counts
@@ -93,10 +93,13 @@ def score_psi(production: np.ndarray, candidate: np.ndarray, bins: int = DEFAULT
     """PSI of the candidate's scores against production's, over production's decile bins."""
     prod = np.asarray(production, dtype=float)
     cand = np.asarray(candidate, dtype=float)
-    edges = [float(e) for e in np.unique(np.quantile(prod, np.linspace(0, 1, bins + 1)[1:-1]))]
-    expected = np.bincount(assign_bins(prod, edges), minlength=len(edges) + 1) / len(prod)
-    actual = np.bincount(assign_bins(cand, edges), minlength=len(edges) + 1) / len(cand)
-    return psi(expected, actual)
+    edges = np.unique(np.quantile(prod, np.linspace(0, 1, bins + 1)[1:-1]))
+
+    def shares(values: np.ndarray) -> np.ndarray:   # right-closed bins, as the profiles' bins
+        found = np.searchsorted(edges, values, side="left")
+        return np.bincount(found, minlength=len(edges) + 1) / len(values)
+
+    return psi(shares(prod), shares(cand))
 
 
 def seconds_per_row(scorers: list[tuple[Scorer, pd.DataFrame]], timings: int = TIMINGS

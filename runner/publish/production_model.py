@@ -22,8 +22,10 @@ from urllib.parse import parse_qs, unquote, urlparse
 from runner.errors import GitLabError, ModelRegistryError, UsageError
 from runner.gitlab_client import GitLabClient, ReleaseLink
 from runner.models import resolve_model, version_of
+from runner.paths import OUTPUT_DIR
 from runner.publish.baseline import production_tags
-from runner.publish.registry import ci_target
+from runner.publish.local_release import previous_release
+from runner.publish.registry import ci_target, local_target
 
 logger = logging.getLogger(__name__)
 _BY_ID = re.compile(r"/-/jobs/(?P<job>\d+)/artifacts/raw/(?P<path>.+)$")
@@ -125,3 +127,21 @@ def production_model(client: GitLabClient, tag: str, notebook: str, registered_n
     if path is None:
         return ProductionModel(tag, None, note=f"{why}{found}")
     return ProductionModel(tag, path, found)
+
+
+def local_production_model(repo: Path, registered_name: str, tag_regex: str,
+                           environ: Mapping[str, str]) -> ProductionModel:
+    """The model of the newest local release (``ds-runner release --local``): its version in
+    the local model registry, where that release registered it."""
+    tag, _ = previous_release(repo / OUTPUT_DIR / "report", "", tag_regex)
+    if not tag:
+        return ProductionModel("", None, note="no local release yet (ds-runner release --local)")
+    if not registered_name:
+        return ProductionModel(tag, None, note=f"local release {tag} registered no model "
+                                               "(no mlflow.registered_model_name)")
+    uri = f"models:/{registered_name}/{version_of(tag)}"
+    try:
+        resolved = resolve_model(uri, Path(), environ=local_target(environ, repo).env)
+    except (ModelRegistryError, UsageError) as e:
+        return ProductionModel(tag, None, note=str(e))
+    return ProductionModel(tag, resolved.model_file, uri)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from runner.errors import GitLabError
 from runner.gitlab_client import GitLabClient, ProjectJob
@@ -38,10 +38,13 @@ class ScheduledInput:
     ref: str = ""
     sha: str = ""
     job_name: str = ""
+    where: str = ""      # said instead, for rows that came from no job (ds-runner shadow --local)
 
     @property
     def origin(self) -> str:
         """Where the rows came from, for the reports."""
+        if self.where:
+            return self.where
         if not self.job_id:
             return f"job `{self.job_name}` of the latest successful pipeline on `{self.ref}`"
         job = f"[job #{self.job_id}]({self.job_url})" if self.job_url else f"job #{self.job_id}"
@@ -120,3 +123,15 @@ def latest_scheduled_input(client: GitLabClient, notebook: str, names: list[str]
     logger.info("no scored input of %s: looked at %d successful jobs and %d scheduled ones",
                 notebook, seen, probed)
     return None
+
+
+def local_scored_input(results_dir: Path, notebook: str) -> ScheduledInput | None:
+    """The input the last run of ``notebook`` on this machine kept (``ds-runner run``)."""
+    folder = results_dir.joinpath(*PurePosixPath(notebook_stem(notebook)).parts)
+    metrics = folder / METRICS_FILE
+    path = scored_input_path(metrics.read_bytes(), folder.as_posix()) if metrics.is_file() \
+        else None
+    if path is None or not Path(path).is_file():
+        return None
+    return ScheduledInput(Path(path).read_bytes(), path,
+                          where=f"the last run of {notebook} on this machine")

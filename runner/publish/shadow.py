@@ -18,14 +18,20 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
 from runner.errors import ConfigError
+from runner.gitlab_client import GitLabClient
 from runner.publish import Outcome
 from runner.publish.ci import CiEnv
-from runner.publish.production_model import ProductionModel, newest_release, production_model
+from runner.publish.production_model import (
+    ProductionModel,
+    local_production_model,
+    newest_release,
+    production_model,
+)
 from runner.publish.registry import model_name, release_files
-from runner.publish.scheduled import ScheduledInput, latest_scheduled_input
+from runner.publish.scheduled import ScheduledInput, latest_scheduled_input, local_scored_input
 from runner.report.gates.base import number
 from runner.report.gates.shadow import (
     SHADOW_FILE,
@@ -93,7 +99,7 @@ def judged(limits: ShadowLimits, result: Mapping[str, float], production: Produc
 
 
 def compare_run(run: LocalRun, production: ProductionModel, found: ScheduledInput | None,
-                limits: ShadowLimits, notebook: str) -> dict[str, Any]:
+                limits: ShadowLimits, notebook: str, no_rows: str = "") -> dict[str, Any]:
     """``shadow.json`` of one run: where things came from, the comparison and the rows."""
     doc: dict[str, Any] = {"schema": SCHEMA, "scoring_notebook": notebook,
                            "production": {"tag": production.tag, "source": production.source},
@@ -102,8 +108,7 @@ def compare_run(run: LocalRun, production: ProductionModel, found: ScheduledInpu
         doc["checks"] = skipped(f"no production model to compare with: {production.note}")
         return doc
     if found is None:
-        doc["checks"] = skipped(f"no scheduled scoring run of {notebook} kept its input yet "
-                                "(info.scored_input): nothing to compare on")
+        doc["checks"] = skipped(f"{no_rows}: nothing to compare on")
         return doc
     files = release_files(run)
     if files is None:
@@ -130,31 +135,90 @@ def compare_run(run: LocalRun, production: ProductionModel, found: ScheduledInpu
     return doc
 
 
-def run_shadow(env: CiEnv, results_dir: Path, options: ShadowOptions) -> Outcome:
-    """Compare every run that asks for ``gates.shadow``; write each one's ``shadow.json``."""
+class Sources(Protocol):
+    """Where the production model and the rows come from: GitLab, or this machine."""
+
+    def production(self, run: LocalRun, dest: Path) -> ProductionModel: ...
+
+    def rows(self, notebook: str) -> ScheduledInput | None: ...
+
+    def no_rows(self, notebook: str) -> str: ...
+
+
+@dataclass
+class GitLabSources:
+    """The newest production release's model; the newest scheduled scoring job's input."""
+
+    env: CiEnv
+    options: ShadowOptions
+    client: GitLabClient = field(init=False)
+    tag: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = self.env.client("shadow", dry_run=False, echo=logger.info,
+                                      job_token_ok=True)
+        self.tag = newest_release(self.client, self.options.tag_regex,
+                                  exclude_tag=self.env.commit_tag)
+
+    def production(self, run: LocalRun, dest: Path) -> ProductionModel:
+        env = self.env
+        return production_model(self.client, self.tag, run.result.notebook, model_name(run),
+                                dest, api_url=env.api_url or f"{env.base_url}/api/v4",
+                                project=env.project, token=env.token,
+                                environ=self.options.environ)
+
+    def rows(self, notebook: str) -> ScheduledInput | None:
+        return latest_scheduled_input(self.client, notebook, list(self.options.scheduled_jobs),
+                                      default_branch=self.env.default_branch)
+
+    def no_rows(self, notebook: str) -> str:
+        return f"no scheduled scoring run of {notebook} kept its input yet (info.scored_input)"
+
+
+@dataclass(frozen=True)
+class LocalSources:
+    """``--local``: the newest local release's registered model (``ds-runner release
+    --local``) and the input the last local run of the scoring notebook kept."""
+
+    repo: Path
+    results_dir: Path
+    options: ShadowOptions
+
+    def production(self, run: LocalRun, dest: Path) -> ProductionModel:
+        return local_production_model(self.repo, model_name(run), self.options.tag_regex,
+                                      self.options.environ)
+
+    def rows(self, notebook: str) -> ScheduledInput | None:
+        return local_scored_input(self.results_dir, notebook)
+
+    def no_rows(self, notebook: str) -> str:
+        return (f"no run of {notebook} on this machine kept its input (info.scored_input; "
+                f"ds-runner run {notebook})")
+
+
+def run_shadow(env: CiEnv | None, results_dir: Path, options: ShadowOptions,
+               repo: Path | None = None) -> Outcome:
+    """Compare every run that asks for ``gates.shadow``; write each one's ``shadow.json``.
+    Without ``env``: on this machine (``--local``), from ``repo``."""
     out = Outcome()
     with out.stopping():
-        runs = [(run, limits) for run in load_runs(results_dir)
+        runs = [(run, limits) for run in load_runs(results_dir, repo)
                 if (limits := shadow_limits(run.config, str(run.config_path))) is not None]
         if not runs:
             out.say("no notebook's config has gates.shadow: nothing to compare")
             return out
-        client = env.client("shadow", dry_run=False, echo=out.say, job_token_ok=True)
-        tag = newest_release(client, options.tag_regex, exclude_tag=env.commit_tag)
+        sources: Sources = (GitLabSources(env, options) if env is not None else
+                            LocalSources(repo or Path.cwd(), results_dir, options))
         inputs: dict[str, ScheduledInput | None] = {}
         with tempfile.TemporaryDirectory(prefix="ds-runner-shadow-") as tmp:
             for i, (run, limits) in enumerate(runs):
                 source = str(run.config_path or "config")
                 notebook = scoring_notebook_of(limits, options.scoring_notebook, source)
-                production = production_model(
-                    client, tag, run.result.notebook, model_name(run), Path(tmp) / str(i),
-                    api_url=env.api_url or f"{env.base_url}/api/v4", project=env.project,
-                    token=env.token, environ=options.environ)
+                production = sources.production(run, Path(tmp) / str(i))
                 if production.path is not None and notebook not in inputs:
-                    inputs[notebook] = latest_scheduled_input(
-                        client, notebook, list(options.scheduled_jobs),
-                        default_branch=env.default_branch)
-                doc = compare_run(run, production, inputs.get(notebook), limits, notebook)
+                    inputs[notebook] = sources.rows(notebook)
+                doc = compare_run(run, production, inputs.get(notebook), limits, notebook,
+                                  sources.no_rows(notebook))
                 path = run.folder / SHADOW_FILE
                 path.write_text(json.dumps(doc, indent=2) + "\n", "utf-8")   # rows in order
                 out.files.append(path)

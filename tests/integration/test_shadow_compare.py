@@ -229,3 +229,55 @@ def test_the_merge_request_comment_shows_the_comparison(scene: Scene, tmp_path: 
     [note] = [n for n in scene.emu.notes(scene.project_id, 1) if MARKER in n.body]
     assert "| shadow | `shadow/agreement` | 0 | 0.95 | ❌ fail | 0 < 0.95; 300 of 300 labels " \
            "change" in note.body
+
+
+def test_local_shadow_compares_with_the_newest_local_release(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`ds-runner shadow --local` after `ds-runner run`: production is the model `ds-runner
+    release --local v1.0.0` registered in the local store, the rows those the last local run of
+    the scoring notebook kept; then `ds-runner release --local v1.1.0` sees the rows."""
+    from runner import cli
+    from runner.publish.registry import local_target, register_run
+    from runner.report.runs import LocalRun
+
+    for name in ("MLFLOW_TRACKING_URI", "GITLAB_TOKEN", "CI_JOB_TOKEN", "CI_COMMIT_TAG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    write_config(tmp_path, SHADOW_CONFIG + "mlflow:\n  registered_model_name: shadow-xgb\n")
+    results = tmp_path / ".ds-runner"
+
+    def run(*args: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = cli.main(list(args))
+        got = capsys.readouterr()
+        return code, got.out + got.err
+
+    released = tmp_path / "released"
+    train_model(released / "xgb_model.json", flip=True)
+    production = LocalRun(released, make_result(TRAIN, info={"model_path": "xgb_model.json"}),
+                          "released", {"mlflow": {"registered_model_name": "shadow-xgb"}})
+    register_run(production, local_target({}, tmp_path), "v1.0.0", MAIN_SHA, dry_run=False)
+    (results / "report").mkdir(parents=True)
+    (results / "report" / "release-v1.0.0.md").write_text(
+        release_description("v1.0.0", {"auc": 0.97, "logloss": 0.21}), "utf-8")
+    folder = write_result(results, make_result(TRAIN, info={"model_path": "xgb_model.json"}))
+    (folder / "xgb_model.json").write_bytes(train_model(tmp_path / "m" / "c.json").read_bytes())
+
+    code, out = run("shadow", "--local")
+    assert code == 0, out
+    [(name, row)] = shadow_rows(folder).items()
+    assert name == "shadow/comparison" and row["passed"] is True
+    assert "no run of notebooks/score.ipynb on this machine kept its input" in str(row["detail"])
+
+    score = write_result(results, make_result("notebooks/score.ipynb", metrics={"rows": 300},
+                                              info={"scored_input": "scored_input.csv"}))
+    frame().to_csv(score / "scored_input.csv", index=False)
+    code, out = run("shadow", "--local")
+    assert code == 0, out
+    rows = shadow_rows(folder)
+    assert rows["shadow/agreement"]["passed"] is False          # v1.0.0 was flipped
+    assert "against production v1.0.0, on the rows of the last run of notebooks/score.ipynb " \
+           "on this machine" in str(rows["shadow/agreement"]["detail"])
+    code, out = run("release", "--local", "v1.1.0")
+    assert code == 7 and "shadow/agreement" in out, out
