@@ -36,7 +36,7 @@ def check_metric_names(cfg: Config, known: Collection[str]) -> dict[str, str]:
                               f"(this notebook records {options})")
     gates = parse_gates(cfg.data, cfg.source)
     for check in gates.checks:
-        if check.metric not in known:
+        if check.metric and check.metric not in known:   # "": judges no recorded metric
             where = (f"'{check.key}'" if check.key.endswith(f".{check.metric}")
                      else f"{check.metric!r} in '{check.key}'")
             raise ConfigError(f"{cfg.source}: unknown metric {where} "

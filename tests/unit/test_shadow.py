@@ -153,3 +153,16 @@ def test_the_scored_input_stays_inside_the_output_folder() -> None:
         bad = json.dumps({"info": {"scored_input": name}}).encode()
         assert scored_input_path(bad, folder) is None, name
     assert scored_input_path(b"not json", folder) is None
+
+
+def test_notebooks_do_not_need_to_record_the_shadow_measures() -> None:
+    """A notebook checks its config's metric names (runner.examples): gates.shadow names none
+    of its metrics, ds-runner shadow records the rows."""
+    from runner.config import Config
+    from runner.examples import check_metric_names
+
+    cfg = Config({**SHADOW, "gates": {**SHADOW["gates"], "thresholds": {"auc": {"min": 0.9}}}},
+                 "cfg.yaml")
+    assert check_metric_names(cfg, {"auc"}) == {}
+    with pytest.raises(ConfigError, match=r"unknown metric 'gates\.thresholds\.auc'"):
+        check_metric_names(cfg, {"logloss"})
