@@ -151,6 +151,8 @@ def test_production_tags_release_and_dev_tags_do_not(tag: str, released: bool, e
         assert release is not None, run.log("auto-release")[-3000:]
         assert "auc" in release.description and INFERENCE in release.description
         assert "validation gates" in run.log("auto-release")
+        # the training model registered in the job's MLflow store (MLFLOW_TRACKING_URI)
+        assert "Registered model: `models:/breast-cancer-xgb/1.0.0`" in release.description
         names = sorted(link.name for link in release.links if link.link_type == "package")
         assert names == [f"Model file xgb_model.json of {INFERENCE}",
                          f"Model file xgb_model.json of {TRAINING}"], names
