@@ -5,8 +5,9 @@ Three numbers (``ds-runner shadow`` records them, ``gates.shadow`` judges them):
 
 - *agreement*: the share of rows whose label (score >= threshold) is the same under both;
 - *score PSI*: the population stability index of the candidate's scores against the
-  production model's, over bins at the deciles of the production scores (``runner.monitor.drift``
-  has the formula), so a model that ranks alike but is calibrated differently shows up;
+  production model's, over ten equal-width score bands (``runner.monitor.drift`` has the
+  formula; :func:`score_psi` says why not deciles), so a model that labels alike but moves its
+  scores between bands shows up;
 - *latency ratio*: the candidate's time per row over production's, each the fastest of a few
   whole-frame timings taken in turn (as ``timeit`` advises: the slower ones measure what else
   the machine was doing, not the model), so a model that is slower in production is caught early.
@@ -90,14 +91,19 @@ def model_input(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_psi(production: np.ndarray, candidate: np.ndarray, bins: int = DEFAULT_BINS) -> float:
-    """PSI of the candidate's scores against production's, over production's decile bins."""
+    """PSI of the candidate's scores against production's over ``bins`` equal-width score bands
+    on [0, 1] (on the scores' joint range when some lie outside it). Not quantile bins: a good
+    classifier piles its scores up near 0 and 1, so production's deciles there are a hair apart
+    and a calibration change of 0.01 would cross them all (PSI in the units, for the same
+    labels); bands measure how the mass moves between score levels."""
     prod = np.asarray(production, dtype=float)
     cand = np.asarray(candidate, dtype=float)
-    edges = np.unique(np.quantile(prod, np.linspace(0, 1, bins + 1)[1:-1]))
+    low, high = min(prod.min(), cand.min(), 0.0), max(prod.max(), cand.max(), 1.0)
+    edges = np.linspace(low, high, bins + 1)[1:-1]
 
     def shares(values: np.ndarray) -> np.ndarray:   # right-closed bins, as the profiles' bins
         found = np.searchsorted(edges, values, side="left")
-        return np.bincount(found, minlength=len(edges) + 1) / len(values)
+        return np.bincount(found, minlength=bins) / len(values)
 
     return psi(shares(prod), shares(cand))
 

@@ -118,8 +118,9 @@ def compare_run(run: LocalRun, production: ProductionModel, found: ScheduledInpu
     doc["candidate"] = files[0].name
     from runner.monitor.shadow import compare, load_model, missing_features  # numpy, pandas
 
-    doc["scheduled"] = {"job_id": found.job_id, "job_url": found.job_url, "ref": found.ref,
-                        "sha": found.sha, "path": found.path}
+    doc["scheduled"] = {"origin": found.origin, "job_id": found.job_id,
+                        "job_url": found.job_url, "ref": found.ref, "sha": found.sha,
+                        "path": found.path}
     frame = _frame(found)
     candidate, prod = load_model(files[0]), load_model(production.path)
     for who, model in (("candidate", candidate), (f"production {production.tag}", prod)):

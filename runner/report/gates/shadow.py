@@ -41,8 +41,8 @@ SKIPPED = "shadow/comparison"
 MEASURES = {"agreement": ("min_agreement", True), "score_psi": ("max_score_psi", False),
             "latency_ratio": ("max_latency_ratio", False)}
 OPTIONS = ("scoring_notebook", "threshold")
-NOT_RUN = ("shadow comparison not run: `ds-runner shadow` (the shadow-compare job) records it "
-           "before a release")
+NOT_RUN = ("shadow comparison not run: `ds-runner shadow` (the shadow-compare job; `--local` "
+           "on this machine) records it before a release")
 
 
 def check_row(passed: bool, value: float | None, limit: float | None, detail: str
