@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -201,11 +202,13 @@ def download(client: MlflowClient, tracking_uri: str, version: ModelVersion, des
 
     source = client.get_model_version_download_uri(version.name, version.version)
     shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir(parents=True)
-    folder = Path(download_artifacts(artifact_uri=source, dst_path=str(dest),
-                                     tracking_uri=tracking_uri))
-    profile = folder / PROFILE_NAME
-    return _model_file(folder, version), profile if profile.is_file() else None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-",
+                                     ignore_cleanup_errors=True) as tmp:
+        Path(download_artifacts(artifact_uri=source, dst_path=tmp,
+                                tracking_uri=tracking_uri)).rename(dest)
+    profile = dest / PROFILE_NAME
+    return _model_file(dest, version), profile if profile.is_file() else None
 
 
 def fallback_model(fallback: Path, note: str = "") -> ResolvedModel:
