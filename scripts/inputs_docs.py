@@ -114,6 +114,9 @@ VARIABLES: dict[str, list[str]] = {
         "`SCORING_NOTEBOOK` (schedule variable, through detect-notebooks)",
         "`DS_IMAGE`, `MLFLOW_TRACKING_URI`, `MLFLOW_TRACKING_TOKEN`, `DS_DEVICE` as for "
         "execute-notebook",
+        "`GITLAB_TOKEN` (masked): on a schedule for a production tag, a notebook's `model.uri` "
+        "version `release` (`models:/<name>/release`) loads that tag's version from GitLab's "
+        "model registry; `CI_COMMIT_TAG` (predefined)",
         "`metrics.txt` is a metrics report, shown in merge requests on Premium and Ultimate only",
     ],
     "shadow-compare": [
@@ -152,6 +155,10 @@ VARIABLES: dict[str, list[str]] = {
         "project's registry (`CI_REGISTRY_IMAGE`, `CI_REGISTRY_USER`, `CI_REGISTRY_PASSWORD`, "
         "predefined), linked in the release and named in the model card; exit 6 and no release "
         "when it is missing from the registry",
+        "`GITLAB_TOKEN` (or `MLFLOW_TRACKING_URI`): each notebook whose config names "
+        "`mlflow.registered_model_name` gets model version `1.2.3` for `v1.2.3` in GitLab's model "
+        "registry (or that MLflow server), linked in the model card; without either the notes "
+        "say the model is not registered; a registry failure makes no release",
     ],
 }
 
