@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("execute", "notebooks", "cells", "detect", "setup")
+NAMES = ("execute", "notebooks", "cells", "detect", "setup", "reuse")
 
 
 def main(argv: list[str]) -> int:
