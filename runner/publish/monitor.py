@@ -14,7 +14,7 @@ from pathlib import Path
 
 from runner.config import load_yaml
 from runner.errors import ExitCode
-from runner.metrics import RunResult
+from runner.metrics import RunResult, find_results
 from runner.publish.ci import CiEnv
 from runner.publish.retrain import (
     Decision,
@@ -80,7 +80,11 @@ def watch_run(run: LocalRun, env: CiEnv, retrainer: Callable[[], Retrainer] | No
 
 def monitor(results_dir: Path, env: CiEnv, *, dry_run: bool = False,
             echo: Callable[[str], None] = print, repo: Path | None = None) -> Watch:
-    """Every run under ``results_dir``: its drift gates, and the retraining they call for."""
+    """Every run under ``results_dir``: its drift gates, and the retraining they call for. No
+    results (the scheduled pipeline ran no notebook) is nothing to judge, not an error."""
+    if not (results_dir.is_dir() and find_results(results_dir)):
+        echo(f"no notebook results under {results_dir}: no drift gates to judge")
+        return Watch()
     runs = load_runs(results_dir, repo)
     has_gitlab = bool(env.base_url and env.project and (env.token or not dry_run))
     retrainer: Callable[[], Retrainer] | None = None

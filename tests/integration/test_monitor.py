@@ -53,6 +53,11 @@ def retraining(scene: Scene) -> list[object]:
             if p.source == "api"]
 
 
+def test_no_results_is_nothing_to_judge(scene: Scene) -> None:
+    code, out = scene.run("monitor")
+    assert code == 0 and "no notebook results under .ds-runner" in out
+
+
 def test_a_quiet_run_passes_and_starts_nothing(scene: Scene) -> None:
     scored(scene, QUIET)
     code, out = scene.run("monitor")
