@@ -118,6 +118,11 @@ VARIABLES: dict[str, list[str]] = {
         "version `release` (`models:/<name>/release`) loads that tag's version from GitLab's "
         "model registry; `CI_COMMIT_TAG` (predefined)",
         "`metrics.txt` is a metrics report, shown in merge requests on Premium and Ultimate only",
+        "after the notebook the job runs `ds-runner monitor`: a failed drift gate "
+        "(`gates.drift`) fails the job, so GitLab's notifications fire, and starts the training "
+        "pipeline the notebook's `retrain:` names, at most one per cool-down; that needs "
+        "`GITLAB_TOKEN` (masked; Developer role and the project's minimum role for pipeline "
+        "variables: docs/commands/monitor.md)",
     ],
     "shadow-compare": [
         "compares the notebooks whose config has `gates.shadow` (docs/gates.md); the others, "
