@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-NAMES = ("execute", "notebooks", "cells", "detect", "setup", "reuse")
+NAMES = ("execute", "notebooks", "cells", "detect", "setup", "reuse", "monitor")
 
 
 def main(argv: list[str]) -> int:
