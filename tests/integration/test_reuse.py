@@ -168,7 +168,7 @@ def test_the_tag_pipeline_reuses_the_run_of_its_commit(scene: Scene, repo: Repo)
     assert model.endswith(f"/jobs/{job_id}/artifacts/raw/.ds-runner/notebooks/train/model.json")
 
 
-@pytest.mark.parametrize("why", ["no-reuse", "tag-message", "image", "no-token"])
+@pytest.mark.parametrize("why", ["no-reuse", "DS_REUSE", "tag-message", "image", "no-token"])
 def test_a_fresh_run_when_forced_or_when_the_key_differs(scene: Scene, repo: Repo,
                                                          why: str) -> None:
     sha = repo.git("rev-parse", "HEAD")
@@ -176,9 +176,11 @@ def test_a_fresh_run_when_forced_or_when_the_key_differs(scene: Scene, repo: Rep
     train_on_main(scene, sha)
     scene.pipeline(300, CI_COMMIT_TAG="v1.0.0", CI_COMMIT_SHA=sha)
     extra = {"no-reuse": ["--no-reuse"], "tag-message": ["--tag-message", f"again [run {NB}]"],
-             "image": ["--image", "deps-2"], "no-token": []}[why]
+             "image": ["--image", "deps-2"], "no-token": [], "DS_REUSE": []}[why]
     if why == "no-token":
         scene.monkeypatch.delenv("GITLAB_TOKEN")
+    if why == "DS_REUSE":   # what retrain: true sets, or a pipeline variable on "Run pipeline"
+        scene.monkeypatch.setenv("DS_REUSE", "false")
     found = detect(scene, sha, *extra)
     assert found["notebooks"] == [NB] and found["reused"] == []
     code, out = run(scene, "collect", "--reused", "detect.json")
