@@ -142,9 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=ROWS)
     parser.add_argument("--rounds", type=int, default=ROUNDS)
-    args = parser.parse_args(argv)
-    print(table(run(args.rows, args.rounds)))
+    args = parser.parse_args([] if argv is None else argv)   # python -m benchmarks: defaults
+    print(table(run(args.rows, args.rounds)), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
