@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from runner.report.drift_summary import drift_section
+from runner.report.drift_summary import drift_section, is_column_metric
 from runner.report.render import (
     NotebookReport,
     RunContext,
@@ -42,7 +42,9 @@ def history_entry(reports: Sequence[NotebookReport], ctx: RunContext) -> dict[st
     return {"pipeline_id": ctx.pipeline_id, "pipeline_url": ctx.pipeline_url,
             "commit": ctx.commit_sha, "time": ctx.time,
             "notebooks": {r.notebook: {"status": r.result.status,
-                                       "metrics": dict(r.result.metrics)} for r in reports}}
+                                       "metrics": {k: v for k, v in r.result.metrics.items()
+                                                   if not is_column_metric(k)}}
+                          for r in reports}}
 
 
 def parse_history(body: str) -> list[dict[str, Any]]:

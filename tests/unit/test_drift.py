@@ -182,3 +182,16 @@ def test_the_numpy_ks_test_agrees_with_scipys_asymptotic_one() -> None:
         expected = scipy_ks(a, b, method="asymp")
         assert d == pytest.approx(expected.statistic)
         assert p == pytest.approx(expected.pvalue, rel=0.05, abs=1e-3)
+
+
+def test_the_comment_has_a_drift_section_and_a_lean_history() -> None:
+    from runner.report.comment_body import parse_history, render_comment
+    from runner.report.render import RunContext
+
+    metrics = {"rows_scored": 569.0, SCORE_PSI: 0.37, PSI_MAX: 3.17, "drift/psi/worst_area": 3.17}
+    body = render_comment([NotebookReport(RunResult("nb.ipynb", "success", metrics=metrics))],
+                          RunContext(pipeline_id="7"))
+    assert "#### Drift\n\nScore PSI **0.37** (significant shift)." in body
+    assert body.index("#### Drift") < body.index("#### Validation gates")
+    [entry] = parse_history(body)
+    assert set(entry["notebooks"]["nb.ipynb"]["metrics"]) == {"rows_scored", SCORE_PSI, PSI_MAX}
