@@ -52,11 +52,14 @@ class LocalOutcome:
     def summary(self) -> str:
         """A Markdown table: notebook, status, exit code, time and the first metrics."""
         rows = ["| notebook | status | exit | time | metrics |", "|---|---|---|---|---|"]
+        from runner.report.drift_summary import is_column_metric
+
         for result, code in zip(self.results, self.codes, strict=True):
-            shown = list(result.metrics.items())[:_SHOWN_METRICS]
-            metrics = ", ".join(f"{k}={v:.4g}" for k, v in shown)
-            if len(result.metrics) > _SHOWN_METRICS:
-                metrics += f", +{len(result.metrics) - _SHOWN_METRICS} more"
+            # per-feature drift measures are in the report's Drift section, not counted here
+            listed = [(k, v) for k, v in result.metrics.items() if not is_column_metric(k)]
+            metrics = ", ".join(f"{k}={v:.4g}" for k, v in listed[:_SHOWN_METRICS])
+            if len(listed) > _SHOWN_METRICS:
+                metrics += f", +{len(listed) - _SHOWN_METRICS} more"
             rows.append(f"| {result.notebook} | {result.status} | {int(code)} | "
                         f"{result.duration_s:.1f} s | {metrics or '-'} |")
         return "\n".join(rows)
@@ -165,6 +168,37 @@ def run_local(selection: Selection, options: RunOptions,
                     f"{result.duration_s:.1f} s{detail}")
         outcome.results.append(result)
         outcome.codes.append(exit_code_for(result))
+    _shadow(outcome.results, output_dir, repo, on_progress)
     outcome.reports = write_local_report(outcome.results, output_dir / REPORT_DIR, repo)
     outcome.retrain = preview(outcome.results, repo)
     return outcome
+
+
+def _shadow(results: Sequence[RunResult], output_dir: Path, repo: Path,
+            on_progress: Callable[[str], None]) -> None:
+    """What the pipeline's shadow-compare job does, on this machine: when a notebook that ran
+    asks for ``gates.shadow``, compare its model with the newest ``ds-runner release --local``
+    model (``ds-runner shadow --local``), so the local report shows its rows, not "not run"."""
+    from runner.config import load_yaml
+    from runner.paths import notebook_stem
+    from runner.report.gates.shadow import read_shadow_checks, shadow_limits
+    from runner.report.runs import find_config
+
+    def asks(result: RunResult) -> bool:
+        path = find_config(result, repo)
+        return path is not None and shadow_limits(load_yaml(path), str(path)) is not None
+
+    if not any(r.ok and asks(r) for r in results):
+        return
+    from runner.models import DEFAULT_TAG_REGEX
+    from runner.publish.scheduled import DEFAULT_SCHEDULED_JOB
+    from runner.publish.shadow import ShadowOptions, run_shadow
+
+    options = ShadowOptions((DEFAULT_SCHEDULED_JOB,), DEFAULT_TAG_REGEX, environ={})
+    done = run_shadow(None, output_dir, options, repo)
+    for line in done.lines:
+        on_progress(f"shadow: {line}")
+    if done.error is not None:
+        on_progress(f"shadow: not compared: {done.error}")
+    for result in results:
+        result.checks.update(read_shadow_checks(output_dir / notebook_stem(result.notebook)))

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "notebooks"
 EXAMPLE_FILES = ("notebooks/training_example.ipynb", "notebooks/inference_example.ipynb",
                  "training_config.yaml", "inference_config.yaml", "xgb_model.json",
-                 "data/inference_input.csv")
+                 "xgb_model.profile.json", "data/inference_input.csv")
 
 
 def git(repo: Path, *args: str) -> str:
@@ -78,6 +78,11 @@ def test_both_examples_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "notebooks/training_example.ipynb" in comment and "auc" in comment
     assert (report / "wiki" / "index.md").exists()
     assert "| notebooks/training_example.ipynb | success | 0 |" in captured.out
+    # the shadow comparison ran as the pipeline's shadow-compare job would: no local release
+    # yet, so it passes and says so, instead of failing as "not run"
+    assert "shadow: notebooks/training_example.ipynb: PASS shadow/comparison" in err
+    assert "no local release yet" in comment and "shadow comparison not run" not in comment
+    assert "❌" not in comment
 
 
 def test_last_commit_directives_choose_what_runs(small_repo: Path) -> None:
