@@ -159,3 +159,16 @@ def test_project_pipeline_triggers_the_child_pipelines(source: str) -> None:
     outcome = create(config, parent(source))
     assert outcome.created, outcome.error
     assert {"component-test", "example"} <= set(outcome.jobs)
+
+
+def test_a_schedule_on_a_production_tag_scores_and_never_releases() -> None:
+    """GitLab sets CI_COMMIT_TAG in a scheduled pipeline on a tag (app/models/ci/pipeline.rb
+    predefined variables: the ref is a tag); the handbook's schedule scores with the released
+    model, and must not release, re-gate or re-register it from a scoring run."""
+    config = merge_includes(load_template(ROOT / "templates" / "ds-pipeline.yml").body({}), _load)
+    pushed = create(config, Pipeline.top("push", tag=True))
+    scheduled = create(config, Pipeline("schedule", ref="v1.0.0", tag=True))
+    assert pushed.created and scheduled.created, (pushed.error, scheduled.error)
+    assert {"auto-release", "shadow-compare", "execute-notebook"} <= set(pushed.jobs)
+    assert {"build-container", "execute-scheduled", "write-to-wiki"} <= set(scheduled.jobs)
+    assert not {"auto-release", "shadow-compare", "execute-notebook"} & set(scheduled.jobs)
