@@ -10,6 +10,7 @@ version, as ``reference_profile.json``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -43,6 +44,24 @@ def reference_for(model_path: Path) -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+def model_digest(model_path: Path) -> str:
+    """The sha256 of a model file, which a profile records (``info.model_sha256``) to say which
+    model it is the reference of."""
+    return hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
+
+
+def check_pairing(profile_path: Path, model_path: Path) -> None:
+    """UsageError when the profile names another model file than ``model_path`` by digest: drift
+    against another model's scores would alarm (or stay quiet) for no reason. A profile without a
+    digest (written before it was recorded) is taken as it is."""
+    recorded = (load_profile(profile_path).get("info") or {}).get("model_sha256")
+    if recorded and recorded != model_digest(model_path):
+        raise UsageError(f"{profile_path} is the reference profile of another model than "
+                         f"{model_path} (sha256 {recorded[:12]}..., the file's is "
+                         f"{model_digest(model_path)[:12]}...): commit the profile the training "
+                         "run wrote beside the model with it")
 
 
 def assign_bins(values: np.ndarray, edges: list[float]) -> np.ndarray:

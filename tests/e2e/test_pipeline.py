@@ -58,7 +58,8 @@ def mr_run(e2e: Env) -> Run:
 
 def test_merge_request_runs_the_requested_notebook_and_comments(mr_run: Run, e2e: Env) -> None:
     _assert_jobs(mr_run, {"build-container": "PASS", "detect-notebooks": "PASS",
-                          "execute-notebook": "PASS", "publish-metrics-comment": "PASS"})
+                          "execute-notebook": "PASS", "shadow-compare": "PASS",
+                          "publish-metrics-comment": "PASS"})
     detected = json.loads((mr_run.artifacts("detect-notebooks") / "detect.json").read_text())
     assert detected["notebooks"] == [TRAINING] and detected["directives"] == [TRAINING]
     metrics = _metrics(mr_run, "execute-notebook", TRAINING)
@@ -70,6 +71,9 @@ def test_merge_request_runs_the_requested_notebook_and_comments(mr_run: Run, e2e
     notes = e2e.emulator.notes(e2e.project_id, 1)
     assert len(notes) == 1, [n.body[:200] for n in notes]
     assert "training_example" in notes[0].body and "auc" in notes[0].body
+    # shadow-compare ran before the comment: no production release yet, so its row passes
+    assert "`shadow/comparison`" in notes[0].body and "shadow comparison not run" not in \
+        notes[0].body
 
 
 def test_comment_without_token_warns_and_the_pipeline_passes(mr_run: Run, e2e: Env) -> None:
@@ -102,7 +106,8 @@ def test_skip_run_executes_nothing(e2e: Env) -> None:
         "CI_MERGE_REQUEST_DIFF_BASE_SHA": base_sha, "GITLAB_TOKEN": TOKEN,
     }, unset=("CI_COMMIT_BRANCH",))
     _assert_jobs(run, {"build-container": "PASS", "detect-notebooks": "PASS",
-                       "execute-notebook": "PASS", "publish-metrics-comment": "PASS"})
+                       "execute-notebook": "PASS", "shadow-compare": "PASS",
+                       "publish-metrics-comment": "PASS"})
     detected = json.loads((run.artifacts("detect-notebooks") / "detect.json").read_text())
     assert detected["skip"] is True and detected["notebooks"] == []
     assert "nothing to run" in run.log("execute-notebook")
@@ -115,7 +120,9 @@ def test_schedule_runs_the_scoring_notebook_and_writes_the_wiki(mr_run: Run, e2e
     """Scenario 3: a scheduled pipeline with SCORING_NOTEBOOK runs inference, logs to the wiki."""
     repo = e2e.repo("schedule")
     model = (mr_run.repo / "xgb_model.json").read_bytes()
-    repo.commit("model from training", {"xgb_model.json": model})
+    profile = (mr_run.repo / "xgb_model.profile.json").read_bytes()   # written with the model
+    repo.commit("model from training", {"xgb_model.json": model,
+                                        "xgb_model.profile.json": profile})
     run = repo.gitlab_ci_local(variables={
         "CI_PIPELINE_SOURCE": "schedule", "SCORING_NOTEBOOK": INFERENCE,
         "GITLAB_TOKEN": TOKEN, "CI_COMMIT_MESSAGE": "model from training"})
@@ -143,7 +150,8 @@ def test_production_tags_release_and_dev_tags_do_not(tag: str, released: bool, e
         "CI_COMMIT_TAG": tag, "CI_COMMIT_REF_NAME": tag, "CI_COMMIT_MESSAGE": message,
         "GITLAB_TOKEN": TOKEN}, unset=("CI_COMMIT_BRANCH",))
     _assert_jobs(run, {"build-container": "PASS", "detect-notebooks": "PASS",
-                       "execute-notebook": "PASS", "auto-release": "PASS"})
+                       "execute-notebook": "PASS", "shadow-compare": "PASS",
+                       "auto-release": "PASS"})
     detected = json.loads((run.artifacts("detect-notebooks") / "detect.json").read_text())
     assert detected["notebooks"] == ([TRAINING, INFERENCE] if released else [])
     release = e2e.emulator.release(e2e.project_id, tag)
@@ -153,6 +161,7 @@ def test_production_tags_release_and_dev_tags_do_not(tag: str, released: bool, e
         assert "validation gates" in run.log("auto-release")
         # the training model registered in the job's MLflow store (MLFLOW_TRACKING_URI)
         assert "Registered model: `models:/breast-cancer-xgb/1.0.0`" in release.description
+        assert "`shadow/comparison`" in release.description   # gated by shadow-compare's row
         names = sorted(link.name for link in release.links if link.link_type == "package")
         assert names == [f"Model file xgb_model.json of {INFERENCE}",
                          f"Model file xgb_model.json of {TRAINING}"], names

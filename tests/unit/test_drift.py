@@ -23,7 +23,9 @@ from runner.monitor.drift import (
 )
 from runner.monitor.profile import (
     build_profile,
+    check_pairing,
     load_profile,
+    model_digest,
     profile_path_for,
     reference_for,
     write_profile,
@@ -155,6 +157,20 @@ def test_reference_for_finds_the_committed_or_the_registered_profile(tmp_path: P
     assert reference_for(model) == tmp_path / "reference_profile.json"
     (tmp_path / "xgb_model.profile.json").write_text("{}")
     assert reference_for(model) == tmp_path / "xgb_model.profile.json"
+
+
+def test_a_profile_refuses_a_model_it_was_not_made_for(tmp_path: Path) -> None:
+    model = tmp_path / "xgb_model.json"
+    model.write_text('{"learner": 1}')
+    profile = build_profile(frame(n=200), np.linspace(0, 1, 50),
+                            info={"model_sha256": model_digest(model)})
+    path = write_profile(profile, tmp_path / "xgb_model.profile.json")
+    check_pairing(path, model)                       # the model it was made for
+    model.write_text('{"learner": 2}')               # retrained, profile not committed with it
+    with pytest.raises(UsageError, match="reference profile of another model"):
+        check_pairing(path, model)
+    write_profile(build_profile(frame(n=200), np.linspace(0, 1, 50)), path)
+    check_pairing(path, model)                       # no digest recorded: taken as it is
 
 
 def test_the_report_shows_the_top_features_and_hides_them_from_the_metric_table() -> None:
