@@ -26,7 +26,9 @@ def repo(tmp_path: Path) -> Path:
 
 
 def info(repo: Path) -> dict[str, str]:
-    return RunResult.read(repo / ".ds-runner/notebooks/sub/shows_cwd/metrics.json").info
+    """What the notebook recorded (the runner's own ``content_key`` left out)."""
+    found = RunResult.read(repo / ".ds-runner/notebooks/sub/shows_cwd/metrics.json").info
+    return {k: v for k, v in found.items() if k != "content_key"}
 
 
 @pytest.mark.parametrize(("args", "cwd", "config_path", "output_dir"), [

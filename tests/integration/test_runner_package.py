@@ -130,7 +130,10 @@ def test_runner_image_carries_ds_runner_and_runs_detect(
         assert found["notebooks"] == ["notebooks/train.ipynb"], found
         step = run("sh", "-ec", install_step())  # no index reachable: the image's own runner
         assert step.returncode == 0 and step.stdout == "", step.stdout + step.stderr
-        slim = run("python3", "-c", "import mlflow")  # no notebook libraries in this image
+        slim = run("python3", "-c", "import xgboost")  # no notebook libraries in this image
         assert slim.returncode != 0
+        # only MLflow's client (mlflow-skinny), which auto-release registers models with
+        client = run("python3", "-c", "import mlflow, mlflow.tracking; import sklearn")
+        assert "No module named 'sklearn'" in client.stderr, client.stdout + client.stderr
     finally:
         buildah_storage.buildah("rm", container)
