@@ -78,6 +78,7 @@ class Ctx:
     user: User | None = None
     job: Job | None = None
     project: Project | None = None
+    body: bytes = b""               # the raw request body (package uploads are raw PUTs)
 
     @property
     def proj(self) -> Project:

@@ -17,6 +17,7 @@ from .model import (
     Bridge,
     Job,
     MergeRequest,
+    MlModel,
     Note,
     Pipeline,
     Project,
@@ -223,6 +224,11 @@ class GitLabEmulator:
         with self.state.lock:
             return sorted(self.state.must_project(project_id).wiki.values(),
                           key=lambda p: p.slug)
+
+    def ml_model(self, project_id: int, name: str) -> MlModel | None:
+        """A registered model of GitLab's model registry (routes_mlflow.py), None if absent."""
+        with self.state.lock:
+            return self.state.must_project(project_id).ml_models.get(name)
 
     def uploads(self, project_id: int) -> list[Upload]:
         with self.state.lock:

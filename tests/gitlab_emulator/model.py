@@ -178,6 +178,38 @@ class Bridge:
 
 
 @dataclass
+class MlModelVersion:
+    """A version of a registered model (app/models/ml/model_version.rb): ``id`` is the number
+    GitLab's MLflow API answers as ``version``, ``version`` the semantic version; every version
+    is also a run (its candidate, ``run_id``) whose package holds ``files``."""
+
+    id: int
+    model_id: int
+    version: str
+    run_id: str
+    description: str = ""
+    metadata: list[dict[str, str]] = field(default_factory=list)   # key, value
+    files: dict[str, bytes] = field(default_factory=dict)          # the package's files
+    created_at: dt.datetime = field(default_factory=now)
+    updated_at: dt.datetime = field(default_factory=now)
+
+
+@dataclass
+class MlModel:
+    """A registered model (app/models/ml/model.rb), with its versions by semantic version."""
+
+    id: int
+    name: str
+    description: str = ""
+    user_id: int | None = None
+    experiment_iid: int = 0                        # its experiment ``[model]<name>``
+    metadata: list[dict[str, str]] = field(default_factory=list)
+    versions: dict[str, MlModelVersion] = field(default_factory=dict)
+    created_at: dt.datetime = field(default_factory=now)
+    updated_at: dt.datetime = field(default_factory=now)
+
+
+@dataclass
 class Project:
     id: int
     path_with_namespace: str
@@ -199,6 +231,7 @@ class Project:
     pipelines: dict[int, Pipeline] = field(default_factory=dict)
     jobs: dict[int, Job] = field(default_factory=dict)
     bridges: dict[int, Bridge] = field(default_factory=dict)
+    ml_models: dict[str, MlModel] = field(default_factory=dict)     # by name
 
     @property
     def name(self) -> str:

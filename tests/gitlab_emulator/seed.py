@@ -110,6 +110,12 @@ def _project_snapshot(state: State, p: Project) -> dict[str, Any]:
                  for w in sorted(p.wiki.values(), key=lambda w: w.slug)],
         "uploads": [{"id": u.id, "url": f"/uploads/{u.secret}/{u.filename}",
                      "size": len(u.data)} for u in p.uploads.values()],
+        "ml_models": [{"id": m.id, "name": m.name, "description": m.description,
+                       "versions": [{"id": v.id, "version": v.version, "run_id": v.run_id,
+                                     "tags": v.metadata,
+                                     "files": {n: len(d) for n, d in v.files.items()}}
+                                    for v in m.versions.values()]}
+                      for m in p.ml_models.values()],
     }
 
 

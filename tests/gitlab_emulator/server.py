@@ -15,7 +15,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import routes_jobs, routes_mr, routes_pipelines, routes_release, routes_repo, routes_wiki
+from . import (
+    routes_jobs,
+    routes_mlflow,
+    routes_mr,
+    routes_pipelines,
+    routes_release,
+    routes_repo,
+    routes_wiki,
+)
 from .api import ApiError, Ctx, Response, Route, json_response, not_found, unauthorized
 from .model import Job, User
 
@@ -24,7 +32,8 @@ if TYPE_CHECKING:
 
 ROUTES: list[Route] = [*routes_mr.router.routes, *routes_wiki.router.routes,
                        *routes_release.router.routes, *routes_repo.router.routes,
-                       *routes_jobs.router.routes, *routes_pipelines.router.routes]
+                       *routes_jobs.router.routes, *routes_pipelines.router.routes,
+                       *routes_mlflow.router.routes]
 SECRET_HEADERS = {"private-token", "job-token", "authorization"}
 SECRET_PARAMS = {"private_token", "job_token", "access_token"}
 UPLOAD_TAIL = r"/uploads/(?P<secret>[0-9a-f]{32})/(?P<n>[^/]+)$"
@@ -140,7 +149,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.send(answer)
                 return
         with self.emulator.state.lock:
-            response = self.dispatch(path, query, parsed, record)
+            response = self.dispatch(path, query, parsed, record, body)
         record.status = response.status
         self.emulator.log(record)
         if fault is not None and fault.hold:
@@ -148,7 +157,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send(response)
 
     def dispatch(self, path: str, query: dict[str, list[str]], parsed: Parsed,
-                 record: RequestRecord) -> Response:
+                 record: RequestRecord, body: bytes = b"") -> Response:
         try:
             if not path.startswith("/api/v4/"):
                 return self.serve_upload(path)
@@ -157,7 +166,7 @@ class Handler(BaseHTTPRequestHandler):
             record.auth, record.user = kind, user.username if user else None
             params = {**flatten(query), **parsed.params}
             ctx = Ctx(self.emulator.state, self.command, path, self.headers.get("Host", ""),
-                      query, params, parsed.files, match, user, job)
+                      query, params, parsed.files, match, user, job, body=body)
             if route.auth and user is None:
                 raise unauthorized()
             if "id" in match:

@@ -44,7 +44,8 @@ class State:
         self.tokens: dict[str, int] = {}
         self.projects: dict[int, Project] = {}
         self._ids = {kind: itertools.count(1) for kind in
-                     ("user", "project", "mr", "note", "upload", "link", "pipeline", "job")}
+                     ("user", "project", "mr", "note", "upload", "link", "pipeline", "job",
+                      "ml_model", "ml_model_version", "ml_experiment")}
 
     def next_id(self, kind: str) -> int:
         return next(self._ids[kind])
