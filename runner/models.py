@@ -197,16 +197,24 @@ def _model_file(folder: Path, version: ModelVersion) -> Path:
 
 def download(client: MlflowClient, tracking_uri: str, version: ModelVersion, dest: Path
              ) -> tuple[Path, Path | None]:
-    """Download a version's files into ``dest`` (emptied first): (model file, profile)."""
-    from mlflow.artifacts import download_artifacts
+    """Download a version's files into ``dest`` (emptied first): (model file, profile).
+
+    The repository is opened on the download URI itself: ``mlflow.artifacts.download_artifacts``
+    would open it on the URI's parent, and GitLab's ``mlflow-artifacts:/<id>`` has the parent
+    ``mlflow-artifacts:/``, which MLflow resolves to ``<server>/api/2.0/mlflow-artifacts/...``
+    without the tracking URI's ``/api/v4/projects/<id>/ml/mlflow`` (a 404 on GitLab)."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     source = client.get_model_version_download_uri(version.name, version.version)
     shutil.rmtree(dest, ignore_errors=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-",
                                      ignore_cleanup_errors=True) as tmp:
-        Path(download_artifacts(artifact_uri=source, dst_path=tmp,
-                                tracking_uri=tracking_uri)).rename(dest)
+        into = Path(tmp) / "files"
+        into.mkdir()
+        repo = get_artifact_repository(source, tracking_uri=tracking_uri)
+        repo.download_artifacts("", dst_path=str(into))  # type: ignore[no-untyped-call]
+        into.rename(dest)
     profile = dest / PROFILE_NAME
     return _model_file(dest, version), profile if profile.is_file() else None
 
