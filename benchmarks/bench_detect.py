@@ -9,7 +9,6 @@ interleaved (alternating which goes first), and the medians are compared with th
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -21,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from benchmarks.timing import command_line
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "benchmarks" / ".work"
@@ -196,11 +197,4 @@ def table(summary: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=15, help="timed runs of each command")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
-    args = parser.parse_args()
-    results = main(args.reps)
-    if args.json:
-        print(json.dumps(results, indent=2))
-    sys.exit(0 if results["within_target"] else 1)
+    command_line(main, __doc__, reps=15)

@@ -19,8 +19,6 @@ last row is left out.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
 import statistics
@@ -32,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.timing import command_line
 from runner import __version__
 from tests.package_index import BIN, ROOT, build_dist, build_runner_image, install_step, start_index
 from tests.registry_helpers import Storage
@@ -175,11 +174,4 @@ def table(summary: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=3, help="timed rounds of each way")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
-    args = parser.parse_args()
-    results = main(args.reps)
-    if args.json:
-        print(json.dumps(results, indent=2))
-    sys.exit(0 if results["within_target"] else 1)
+    command_line(main, __doc__, reps=3)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import subprocess
+import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def run_checked(command: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> None:
@@ -23,3 +27,17 @@ def timed(runs: Iterable[tuple[Sequence[str], Mapping[str, str] | None]], cwd: P
     for command, env in runs:
         run_checked(command, cwd, env)
     return time.perf_counter() - start
+
+
+def command_line(main: Callable[[int], Mapping[str, Any]], doc: str, reps: int) -> None:
+    """``python -m benchmarks.bench_<name> [--reps N] [--json]`` for a benchmark whose ``main``
+    takes the number of rounds and returns its results with ``within_target``; the exit status
+    says whether the target was met."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=reps, help="timed rounds of each command")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    args = parser.parse_args()
+    results = main(args.reps)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    sys.exit(0 if results["within_target"] else 1)
