@@ -161,12 +161,12 @@ def test_the_gate_shows_recorded_checks_and_flags_declared_ones_not_run() -> Non
     rows = evaluate(gates, {}, {}, None, checks=checks)
     assert [(r.gate, r.metric, r.passed) for r in rows] == [
         ("data", "data/training/rows", True), ("data", "data/training/columns", False),
-        ("data", "data/input", False)]
+        ("data", "data/input", False), ("check", "other/thing", False)]
     assert "declared (data_checks.input) but not run" in rows[2].detail
     table = gate_table(rows)
     assert "| data | `data/training/rows` | 569 | 500 | ✅ pass | rows: 569 >= 500 |" in table
     assert "| data | `data/input` | — | — | ❌ fail |" in table
-    assert "**2 of 3 validation gates failed.**" in table
+    assert "**3 of 4 validation gates failed.**" in table
 
 
 def test_without_data_checks_the_gate_is_silent() -> None:
@@ -278,3 +278,16 @@ def test_the_wiki_row_says_when_a_successful_run_failed_its_checks() -> None:
     good = RunResult("nb.ipynb", "success", checks={"data/input/rows": {"passed": True}})
     assert "| ✅ success · checks 1/1 ✅ |" in index_row(good, RunContext(), Layout(), str).line
     assert "| ✅ success | —" in run_row(RunResult("nb.ipynb", "success"), RunContext()).line
+
+
+def test_a_check_the_notebook_records_itself_is_a_gate_row() -> None:
+    """runner.record_check promises a gate row of its own: any recorded check that no gate
+    kind claims (data/, shadow/) is a `check` row and a failing one fails the gates."""
+    from runner.report.gates import evaluate, failed, parse_gates
+
+    checks = {"labels/fresh": {"passed": False, "value": 3.0, "limit": 0.0,
+                               "detail": "3 unseen labels"},
+              "shadow/agreement": {"passed": True, "value": 1.0, "limit": 0.95, "detail": ""}}
+    rows = evaluate(parse_gates({}), {}, {}, None, checks=checks)
+    assert [(r.gate, r.metric, r.passed) for r in rows] == [("check", "labels/fresh", False)]
+    assert failed(rows)[0].detail == "3 unseen labels"

@@ -58,5 +58,14 @@ class Gate(Protocol):
     def parse(self, cfg: Config, key: str) -> tuple[Check, ...]: ...
 
 
+def recorded_row(gate: str, name: str, check: Mapping[str, Any]) -> GateResult:
+    """The gate row of a check the notebook or a command recorded (``runner.metrics.record_check``:
+    passed, value, limit, detail)."""
+    value, limit = check.get("value"), check.get("limit")
+    return GateResult(gate, name, None if value is None else float(value),
+                      None if limit is None else float(limit), bool(check.get("passed")),
+                      str(check.get("detail") or ""), has_value=value is not None)
+
+
 def number(value: float) -> str:
     return f"{value:.6g}"

@@ -1,20 +1,20 @@
 """The ``data`` gate: every data check a run recorded (``runner.check_data``) is a gate row, and a
 data set declared under ``data_checks:`` that the run never checked is a failing row, so a
-notebook that forgets its checks is not silently green.
+notebook that forgets its checks is not silently green. Any other check the notebook recorded
+itself (``runner.record_check``) is a ``check`` row here too; ``shadow/`` rows belong to the
+shadow gate.
 
-It needs no key under ``gates:``: declaring ``data_checks:`` (or recording a check named
-``data/...``) switches it on.
+It needs no key under ``gates:``: declaring ``data_checks:`` (or recording a check) switches it on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from runner.config import Config
 from runner.monitor.spec import KEY, declared
-from runner.report.gates.base import GateInput, GateResult
+from runner.report.gates.base import GateInput, GateResult, recorded_row
+from runner.report.gates.shadow import PREFIX as SHADOW_PREFIX
 
 PREFIX = "data/"
 # Rows in the order the checks run (metrics.json keeps names sorted, not in record order).
@@ -35,7 +35,7 @@ class DataChecks:
 
     def evaluate(self, run: GateInput) -> list[GateResult]:
         recorded = sorted((name for name in run.checks if name.startswith(PREFIX)), key=_order)
-        rows = [self._row(name, run.checks[name]) for name in recorded]
+        rows = [recorded_row("data", name, run.checks[name]) for name in recorded]
         for dataset in self.datasets:
             if not any(name.startswith(f"{PREFIX}{dataset}/") for name in recorded):
                 rows.append(GateResult(
@@ -43,14 +43,8 @@ class DataChecks:
                     f"data checks declared ({KEY}.{dataset}) but not run: call "
                     f"runner.check_data(df, {dataset!r}, config_path) in the notebook",
                     has_value=False))
-        return rows
-
-    @staticmethod
-    def _row(name: str, check: Mapping[str, Any]) -> GateResult:
-        value, limit = check.get("value"), check.get("limit")
-        return GateResult("data", name, None if value is None else float(value),
-                          None if limit is None else float(limit), bool(check.get("passed")),
-                          str(check.get("detail") or ""), has_value=value is not None)
+        return rows + [recorded_row("check", name, check) for name, check in run.checks.items()
+                       if not name.startswith((PREFIX, SHADOW_PREFIX))]
 
 
 def parse(cfg: Config) -> DataChecks:

@@ -30,7 +30,7 @@ from typing import Any
 
 from runner.config import Config
 from runner.errors import ConfigError
-from runner.report.gates.base import Check, GateInput, GateResult, number
+from runner.report.gates.base import Check, GateInput, GateResult, number, recorded_row
 
 logger = logging.getLogger(__name__)
 
@@ -81,13 +81,7 @@ class ShadowLimits:
         if not rows:
             return [GateResult("shadow", "shadow", None, None, False, NOT_RUN,
                                has_value=False)]
-        return [GateResult("shadow", name, _float(row.get("value")), _float(row.get("limit")),
-                           bool(row.get("passed")), str(row.get("detail") or ""),
-                           has_value=row.get("value") is not None) for name, row in rows]
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
+        return [recorded_row("shadow", name, row) for name, row in rows]
 
 
 def parse_limits(cfg: Config, key: str) -> ShadowLimits:
