@@ -8,6 +8,7 @@ detect (the notebooks given, ``--all``, or what the last commit and the working 
 from __future__ import annotations
 
 import dataclasses
+import os
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -194,7 +195,8 @@ def _shadow(results: Sequence[RunResult], output_dir: Path, repo: Path,
     from runner.publish.scheduled import DEFAULT_SCHEDULED_JOB
     from runner.publish.shadow import ShadowOptions, run_shadow
 
-    options = ShadowOptions((DEFAULT_SCHEDULED_JOB,), DEFAULT_TAG_REGEX, environ={})
+    options = ShadowOptions((DEFAULT_SCHEDULED_JOB,), DEFAULT_TAG_REGEX,
+                            environ=dict(os.environ))
     done = run_shadow(None, output_dir, options, repo)
     for line in done.lines:
         on_progress(f"shadow: {line}")

@@ -281,3 +281,39 @@ def test_local_shadow_compares_with_the_newest_local_release(
            "on this machine" in str(rows["shadow/agreement"]["detail"])
     code, out = run("release", "--local", "v1.1.0")
     assert code == 7 and "shadow/agreement" in out, out
+
+
+def test_ds_runner_run_finds_the_local_release_where_mlflow_tracking_uri_points(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ds-runner run` compares with the model `release --local` registered, in the store
+    MLFLOW_TRACKING_URI names (as release --local and shadow --local read it), not always in
+    .ds-runner/mlruns."""
+    from runner.local import _shadow
+    from runner.publish.registry import local_target, register_run
+    from runner.report.runs import LocalRun
+
+    for name in ("GITLAB_TOKEN", "CI_JOB_TOKEN", "CI_COMMIT_TAG"):
+        monkeypatch.delenv(name, raising=False)
+    store = (tmp_path / "elsewhere" / "mlruns").as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    monkeypatch.chdir(tmp_path)
+    write_config(tmp_path, SHADOW_CONFIG + "mlflow:\n  registered_model_name: shadow-xgb\n")
+    results = tmp_path / ".ds-runner"
+    released = tmp_path / "released"
+    train_model(released / "xgb_model.json", flip=True)
+    production = LocalRun(released, make_result(TRAIN, info={"model_path": "xgb_model.json"}),
+                          "released", {"mlflow": {"registered_model_name": "shadow-xgb"}})
+    register_run(production, local_target({"MLFLOW_TRACKING_URI": store}, tmp_path), "v1.0.0",
+                 MAIN_SHA, dry_run=False)
+    (results / "report").mkdir(parents=True)
+    (results / "report" / "release-v1.0.0.md").write_text(
+        release_description("v1.0.0", {"auc": 0.97, "logloss": 0.21}), "utf-8")
+    trained = make_result(TRAIN, info={"model_path": "xgb_model.json"})
+    folder = write_result(results, trained)
+    (folder / "xgb_model.json").write_bytes(train_model(tmp_path / "m" / "c.json").read_bytes())
+    score = write_result(results, make_result("notebooks/score.ipynb", metrics={"rows": 300},
+                                              info={"scored_input": "scored_input.csv"}))
+    frame().to_csv(score / "scored_input.csv", index=False)
+
+    _shadow([trained], results, tmp_path, lambda line: None)
+    assert trained.checks["shadow/agreement"]["passed"] is False     # v1.0.0 was flipped
