@@ -96,10 +96,10 @@ def _summary(detection: Detection) -> str:
 @click.option("--tag-message", envvar="CI_COMMIT_TAG_MESSAGE", show_envvar=True, default="",
               help="The tag's message: its [run path] directives force those notebooks to run "
                    "again.")
-@click.option("--image", envvar=["DS_IMAGE_TAG", "DS_IMAGE", "DS_CHILD_IMAGE"], show_envvar=True,
-              default="",
-              help="The notebook image (build-container's content-hash tag), part of the "
-                   "content key.")
+@click.option("--image", default="",
+              help="The notebook image, part of the content key (default: what `ds-runner "
+                   "execute` records, build-container's DS_IMAGE_TAG, else DS_IMAGE, else "
+                   "DS_CHILD_IMAGE).")
 def command(repo: Path, source: str | None, message: str | None, sha: str | None,
             before_sha: str | None, mr_base_sha: str | None, mr_source_sha: str | None,
             run_notebooks: str | None, default_branch: str | None,
@@ -125,10 +125,11 @@ def command(repo: Path, source: str | None, message: str | None, sha: str | None
     adjust = None
     if tag:   # the job list is read only in tag pipelines
         from runner import __version__
+        from runner.detect.contentkey import image_of
         from runner.publish.reuse import ReuseOptions, apply_reuse, ci_env_from
 
         opts = ReuseOptions(enabled=reuse, sequential_job=reuse_job, tag_message=tag_message,
-                            image=image, runner_version=__version__)
+                            image=image or image_of(os.environ), runner_version=__version__)
         env = dataclasses.replace(ci_env_from(os.environ), commit_tag=tag)
 
         def adjust(found: Detection) -> Detection:

@@ -120,7 +120,9 @@ def content_key(repo: Path, notebook: str, *, config: str | None = None, image: 
         except (OSError, ValueError, AttributeError) as e:
             raise ConfigError(f"{notebook}: cannot read its metadata for the content key: "
                               f"{e}") from e
-    config = config or default_config_for(notebook, metadata)
+    # ./training_config.yaml and training_config.yaml are one file: one key for detect, which
+    # reads the notebook's metadata, and execute, which resolves the path
+    config = posixpath.normpath(config or default_config_for(notebook, metadata))
     inputs = expand_inputs(repo, declared_inputs(metadata, notebook))
     digest = hashlib.sha256(SCHEME)
     _field(digest, b"notebook", notebook, _read(source))

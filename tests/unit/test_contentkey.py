@@ -98,3 +98,12 @@ def test_the_image_is_the_content_hash_tag_else_the_image() -> None:
     assert image_of({"DS_IMAGE_TAG": "deps-1", "DS_IMAGE": "reg/img:deps-1"}) == "deps-1"
     assert image_of({"DS_IMAGE_TAG": "$DS_IMAGE_TAG", "DS_IMAGE": "python:3.12"}) == "python:3.12"
     assert image_of({}) == ""
+
+
+def test_one_config_file_gives_one_key_however_its_path_is_written(repo: Path) -> None:
+    """detect takes the config from the notebook's metadata as written, execute from the
+    resolved path: both must name the same run."""
+    keys = {content_key(repo, NB, config=name, image="deps-abc", runner_version="0.1.0").key
+            for name in ("training_config.yaml", "./training_config.yaml",
+                         "notebooks/../training_config.yaml")}
+    assert len(keys) == 1
