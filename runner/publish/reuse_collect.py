@@ -77,13 +77,17 @@ def _collect(env: CiEnv, results_dir: Path, reused: list[Reused], dry_run: bool,
     results_dir.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".reused-", dir=results_dir.parent) as tmp:
         archive, done = Path(tmp) / "artifacts.zip", []
-        for n, r in enumerate(reused):
-            staging = Path(tmp) / str(n)
-            staging.mkdir()
-            with open(archive, "w+b") as sink:
-                client.job_artifacts(r.job_id, sink, max_bytes=limits.archive_bytes)
-            extract(archive, staging, PipelineJob(r.job_id, r.job_name, "success", r.job_url,
-                                                  None), limits)
+        staged: dict[int, Path] = {}
+        for r in reused:
+            # one download per job: a sequential execute job holds every notebook it ran
+            staging = staged.get(r.job_id)
+            if staging is None:
+                staging = staged[r.job_id] = Path(tmp) / str(r.job_id)
+                staging.mkdir()
+                with open(archive, "w+b") as sink:
+                    client.job_artifacts(r.job_id, sink, max_bytes=limits.archive_bytes)
+                extract(archive, staging, PipelineJob(r.job_id, r.job_name, "success",
+                                                      r.job_url, None), limits)
             folder = staging / notebook_stem(r.notebook)
             result = _checked(folder, r)
             done.append((folder, r, result))

@@ -193,3 +193,27 @@ def test_no_search_outside_tag_pipelines(scene: Scene, repo: Repo) -> None:
     before = len(scene.emu.requests)
     assert detect(scene, sha)["notebooks"] == [NB]
     assert len(scene.emu.requests) == before
+
+
+def test_notebooks_reused_from_one_job_download_its_archive_once(scene: Scene) -> None:
+    """A sequential execute job holds every notebook it ran: collect --reused downloads its
+    artifacts archive once, not once per notebook."""
+    other = "notebooks/score.ipynb"
+    files: dict[str, bytes | str] = {
+        METRICS: metrics(),
+        ".ds-runner/notebooks/score/metrics.json": json.dumps(
+            make_result(other, info={"content_key": KEY}).to_dict())}
+    job_id = job(scene.emu, scene.project_id, files=files)
+    entry = {"content_key": KEY, "job_id": job_id, "job_name": "execute-notebook",
+             "job_url": "", "pipeline_id": 1, "pipeline_url": "", "ref": "main"}
+    (scene.repo / "detect.json").write_text(json.dumps(
+        {"notebooks": [], "reused": [{**entry, "notebook": NB}, {**entry, "notebook": other}]}))
+    scene.pipeline(301, CI_COMMIT_TAG="v1.0.0", CI_COMMIT_SHA=SHA, CI_JOB_ID="3001")
+    before = len(scene.emu.requests)
+
+    code, out = run(scene, "collect", "--reused", "detect.json")
+    assert code == 0, out
+    assert (scene.repo / ".ds-runner/notebooks/score/metrics.json").is_file()
+    downloads = [r for r in scene.emu.requests[before:]
+                 if r.path.endswith(f"/jobs/{job_id}/artifacts")]
+    assert len(downloads) == 1, [r.path for r in scene.emu.requests[before:]]
