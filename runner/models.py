@@ -62,16 +62,27 @@ def version_of(tag: str) -> str:
     return tag[1:] if tag[:1] in ("v", "V") and tag[1:2].isdigit() else tag
 
 
+def production_tags(tag_regex: str) -> re.Pattern[str]:
+    """The pattern of production tags (``--production-tag-regex``, ``DS_PRODUCTION_TAG_REGEX``);
+    UsageError when invalid."""
+    try:
+        return re.compile(tag_regex or DEFAULT_TAG_REGEX)
+    except re.error as e:
+        raise UsageError(f"--production-tag-regex (DS_PRODUCTION_TAG_REGEX) {tag_regex!r} is not "
+                         f"a valid regex: {e}") from e
+
+
+def production_tag(tag: str, tag_regex: str) -> str:
+    """``tag`` when it is a production tag, else ""."""
+    return tag if tag and production_tags(tag_regex).search(tag) else ""
+
+
 def release_version(environ: Mapping[str, str]) -> str:
     """The version of this pipeline's production tag (``CI_COMMIT_TAG`` matching
     ``DS_PRODUCTION_TAG_REGEX``); "" outside a production tag pipeline."""
-    tag = environ.get("CI_COMMIT_TAG", "")
-    regex = environ.get("DS_PRODUCTION_TAG_REGEX") or DEFAULT_TAG_REGEX
-    try:
-        matches = bool(tag) and re.search(regex, tag) is not None
-    except re.error as e:
-        raise UsageError(f"DS_PRODUCTION_TAG_REGEX {regex!r} is not a valid regex: {e}") from e
-    return version_of(tag) if matches else ""
+    tag = production_tag(environ.get("CI_COMMIT_TAG", ""),
+                         environ.get("DS_PRODUCTION_TAG_REGEX", ""))
+    return version_of(tag) if tag else ""
 
 
 def parse_model_uri(uri: str) -> tuple[str, str]:
@@ -92,7 +103,8 @@ def shown(tracking_uri: str) -> str:
     """The URI without credentials, for messages."""
     parsed = urlparse(tracking_uri)
     if parsed.password or parsed.username:
-        return parsed._replace(netloc=parsed.hostname or "").geturl()
+        host = (parsed.hostname or "") + (f":{parsed.port}" if parsed.port else "")
+        return parsed._replace(netloc=host).geturl()
     return tracking_uri
 
 

@@ -12,6 +12,7 @@ from runner import log
 from runner.build.hashing import parse_build_args
 from runner.build.image import BUILDERS, Source, Storage, ensure_image
 from runner.build.options import login_from, login_options
+from runner.models import production_tag
 
 _PATH = click.Path(path_type=Path)
 
@@ -63,7 +64,7 @@ def command(registry_image: str, image_name: str, files: tuple[str, ...],
         login_from(login), builder=builder,
         storage=Storage(storage_driver, storage_root, storage_runroot), dotenv=dotenv,
         dry_run=dry_run, force=force,
-        release_tag=_production_tag(commit_tag, production_tag_regex))
+        release_tag=production_tag(commit_tag, production_tag_regex))
     if as_json:
         click.echo(json.dumps({"image": result.image, "tag": result.tag,
                                "digest": result.digest, "built": result.built,
@@ -74,13 +75,3 @@ def command(registry_image: str, image_name: str, files: tuple[str, ...],
         for step in result.steps:
             click.echo(log.masker().mask("would run: " + " ".join(step.argv)), err=True)
     return 0
-
-
-def _production_tag(commit_tag: str, tag_regex: str) -> str:
-    """``commit_tag`` when it is a production tag, else "" (imported here: python-gitlab
-    comes with the release module and a branch pipeline's build needs neither)."""
-    if not commit_tag:
-        return ""
-    from runner.publish.baseline import DEFAULT_TAG_REGEX, production_tags
-
-    return commit_tag if production_tags(tag_regex or DEFAULT_TAG_REGEX).search(commit_tag) else ""

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass
 
 from runner.detect.childpipeline import job_name as child_job_name
-from runner.errors import GitLabError, UsageError
+from runner.errors import GitLabError
 from runner.gitlab_client import GitLabClient, ProjectJob
 from runner.metrics import METRICS_FILE, RunResult
 from runner.models import DEFAULT_TAG_REGEX as DEFAULT_TAG_REGEX  # one definition, re-exported
+from runner.models import production_tags as production_tags
 from runner.report.release_notes import parse_release_metrics
 from runner.report.render import BaselineOrigin
 from runner.report.runs import LocalRun
@@ -106,14 +106,6 @@ def find_baseline(client: GitLabClient, ref: str, path: str, names: list[str], *
                 "tried %d artifact files%s", path, ref, seen, " or ".join(names), probed,
                 f"; {stopped}" if stopped else "")
     return Baseline(None, BaselineOrigin(ref, searched=seen, note=stopped))
-
-
-def production_tags(tag_regex: str) -> re.Pattern[str]:
-    """The pattern of production tags (``--production-tag-regex``); UsageError when invalid."""
-    try:
-        return re.compile(tag_regex)
-    except re.error as e:
-        raise UsageError(f"--production-tag-regex {tag_regex!r} is not a valid regex: {e}") from e
 
 
 def production_baseline(client: GitLabClient, tag_regex: str, exclude_tag: str = ""
