@@ -61,6 +61,7 @@ def test_missing_fallback_is_an_error(tmp_path: Path) -> None:
 
 def test_credentials_are_not_shown() -> None:
     assert shown("https://bob:s3cret@mlflow.example/") == "https://mlflow.example/"
+    assert shown("http://bob:s3cret@mlflow.example:5000/x") == "http://mlflow.example:5000/x"
     assert shown("file:///tmp/mlruns") == "file:///tmp/mlruns"
 
 
