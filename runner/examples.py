@@ -7,17 +7,13 @@ The notebooks stay readable on their own; what would otherwise be copied into bo
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Collection, Iterable, MutableMapping
 from pathlib import Path
 
 from runner.config import Config, metric_directions
 from runner.errors import ConfigError
-from runner.mlflow_env import mlflow_env
+from runner.mlflow_env import GITLAB_MLFLOW, mlflow_env
 from runner.report.gates import parse_gates
-
-_GITLAB_MLFLOW = re.compile(r"^(?P<server>https?://.+?)/api/v4/projects/(?P<project>[^/]+)"
-                            r"/ml/mlflow/?$")
 
 
 def check_metric_names(cfg: Config, known: Collection[str]) -> dict[str, str]:
@@ -76,7 +72,7 @@ def mlflow_run_url(tracking_uri: str, experiment_id: str, run_id: str,
     """
     env = os.environ if environ is None else environ
     uri = tracking_uri.rstrip("/")
-    gitlab = _GITLAB_MLFLOW.match(uri)
+    gitlab = GITLAB_MLFLOW.match(uri)
     if gitlab:
         project_url = env.get("CI_PROJECT_URL") or (
             f"{gitlab['server']}/{env['CI_PROJECT_PATH']}" if env.get("CI_PROJECT_PATH") else "")

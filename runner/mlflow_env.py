@@ -7,6 +7,7 @@ accepted there, so without ``GITLAB_TOKEN`` the local store is kept.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
@@ -15,6 +16,9 @@ from urllib.request import url2pathname
 from runner.paths import OUTPUT_DIR
 
 LOCAL_STORE = Path(OUTPUT_DIR) / "mlruns"
+# GitLab's MLflow-compatible endpoint, as mlflow_env sets it (the runs, models and their pages)
+GITLAB_MLFLOW = re.compile(r"^(?P<server>https?://.+?)/api/v4/projects/(?P<project>[^/]+)"
+                           r"/ml/mlflow/?$")
 
 
 def mlflow_env(environ: Mapping[str, str], repo: Path | None = None) -> dict[str, str]:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from runner.errors import GitLabError, ModelRegistryError, UsageError
-from runner.mlflow_env import mlflow_env
+from runner.mlflow_env import GITLAB_MLFLOW, mlflow_env
 from runner.paths import OUTPUT_DIR
 
 if TYPE_CHECKING:
@@ -40,8 +40,6 @@ VERSION_TAG = "gitlab.version"              # a model version's semantic version
 MODEL_FILE_TAG = "ds_pipeline.model_file"   # which of a version's files is the model
 DOWNLOADS = Path(OUTPUT_DIR) / "models"     # downloaded versions, under the working directory
 _URI = re.compile(r"^models:/(?P<name>[^/]+)/(?P<version>[^/]+)$")
-GITLAB_MLFLOW = re.compile(r"^(?P<server>https?://.+?)/api/v4/projects/(?P<project>[^/]+)"
-                           r"/ml/mlflow/?$")
 
 
 @dataclass(frozen=True)

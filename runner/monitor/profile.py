@@ -64,11 +64,6 @@ def check_pairing(profile_path: Path, model_path: Path) -> None:
                          "run wrote beside the model with it")
 
 
-def assign_bins(values: np.ndarray, edges: list[float]) -> np.ndarray:
-    """Bin index of each value: bin ``i`` holds ``edges[i-1] < v <= edges[i]``."""
-    return np.searchsorted(np.asarray(edges, dtype=float), values, side="left")
-
-
 def bin_counts(values: np.ndarray, edges: list[float]) -> np.ndarray:
     """How many ``values`` fall in each bin: bin ``i`` holds ``edges[i-1] < v <= edges[i]``,
     the first and last bins are open-ended. One comparison pass per edge: on a million values

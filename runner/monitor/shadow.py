@@ -159,10 +159,3 @@ def compare(candidate: Scorer, production: Scorer, frame: pd.DataFrame,
         positive_rate_candidate=float((cand >= threshold).mean()),
         latency_ms_production=prod_s * 1000, latency_ms_candidate=cand_s * 1000,
         latency_ratio=cand_s / max(prod_s, 1e-12))
-
-
-def read_frame(path: Path) -> pd.DataFrame:
-    """The scored input: CSV or Parquet, by suffix."""
-    if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
-    return pd.read_csv(path)

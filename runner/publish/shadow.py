@@ -72,7 +72,9 @@ def skipped(detail: str, passed: bool = True) -> dict[str, dict[str, Any]]:
 def _frame(found: ScheduledInput) -> Any:
     import pandas as pd
 
-    if PurePosixPath(found.path).suffix.lower() == ".parquet":
+    from runner.monitor.datafile import PARQUET
+
+    if PurePosixPath(found.path).suffix.lower() in PARQUET:
         return pd.read_parquet(io.BytesIO(found.data))
     return pd.read_csv(io.BytesIO(found.data))
 

@@ -145,7 +145,8 @@ def test_inference_scores_the_committed_model(tmp_path: Path, kernel_env: Path) 
 def _assert_input_kept(kept: Path, predictions: Path) -> None:
     """The rows scored, as `ds-runner shadow` reads them back: the model's features in its
     order, and the committed model gives them the same scores again."""
-    from runner.monitor.shadow import load_model, read_frame
+    from runner.monitor.datafile import read_table as read_frame
+    from runner.monitor.shadow import load_model
 
     frame = read_frame(kept)
     model = load_model(ROOT / "xgb_model.json")
