@@ -216,7 +216,9 @@ class Project:
     default_branch: str
     visibility: str = "private"
     web_url: str = ""
-    # ci_pipeline_variables_minimum_override_role: developer, maintainer, owner, no_one_allowed
+    # ci_pipeline_variables_minimum_override_role: developer, maintainer, owner, no_one_allowed;
+    # developer is the self-managed default, no_one_allowed that of new gitlab.com namespaces
+    # (https://docs.gitlab.com/ci/variables/#restrict-pipeline-variables, gitlab-org/gitlab#515794)
     pipeline_variables_role: str = "developer"
     created_at: dt.datetime = field(default_factory=now)
     branches: dict[str, str] = field(default_factory=dict)

@@ -163,14 +163,18 @@ def _pipelines(ctx: Ctx) -> list[Pipeline]:
     return _pipeline_filters(ctx, found)
 
 
-# `scope` of GET /projects/:id/pipelines (Ci::PipelinesFinder#by_scope): running and pending are
-# statuses; finished is the completed ones (Ci::HasStatus::COMPLETED_STATUSES).
+# `scope` of GET /projects/:id/pipelines (app/finders/ci/pipelines_finder.rb #by_scope): running
+# and pending are statuses; finished is Ci::HasStatus `scope :finished`, with_status(:success,
+# :failed, :canceled) (app/models/concerns/ci/has_status.rb); branches and tags keep the newest
+# pipeline of each branch or tag (#pipelines_for_refs, #pipeline_for_ref_subquery).
 SCOPES = {"running": {"running"}, "pending": {"pending"},
-          "finished": {"success", "failed", "canceled", "skipped"}}
+          "finished": {"success", "failed", "canceled"}}
 
 
 def _pipeline_filters(ctx: Ctx, found: list[Pipeline]) -> list[Pipeline]:
-    """`scope`, `username` and `updated_after`/`updated_before` (lib/api/ci/pipelines.rb params;
+    """`scope`, `username` and `updated_after`/`updated_before` (lib/api/ci/pipelines.rb params:
+    `optional :scope, values: %w[running pending finished branches tags]` and `type: DateTime`,
+    whose Grape validators answer 400 "... does not have a valid value" / "... is invalid";
     Ci::PipelinesFinder: `by_username` is the pipeline's user, `by_updated_at` compares
     `updated_at` strictly)."""
     scope = ctx.params.get("scope")
@@ -180,13 +184,22 @@ def _pipeline_filters(ctx: Ctx, found: list[Pipeline]) -> list[Pipeline]:
         if scope in SCOPES:
             found = [p for p in found if p.status in SCOPES[scope]]
         else:
-            found = [p for p in found if p.tag == (scope == "tags")]
+            newest: dict[str, Pipeline] = {}
+            for p in found:
+                if p.tag == (scope == "tags") and (p.ref not in newest
+                                                   or p.id > newest[p.ref].id):
+                    newest[p.ref] = p
+            found = [p for p in found if newest.get(p.ref) is p]
     username = ctx.params.get("username")
     if username is not None:
         ids = {u.id for u in ctx.state.users.values() if u.username == username}
         found = [p for p in found if p.user_id in ids]
-    after, before = parse_time(ctx.params.get("updated_after")), parse_time(
-        ctx.params.get("updated_before"))
+    try:
+        after, before = parse_time(ctx.params.get("updated_after")), parse_time(
+            ctx.params.get("updated_before"))
+    except ValueError:
+        key = "updated_after" if ctx.params.get("updated_after") else "updated_before"
+        raise ApiError(400, {"error": f"{key} is invalid"}) from None
     if after is not None:
         found = [p for p in found if p.updated_at > after]
     if before is not None:

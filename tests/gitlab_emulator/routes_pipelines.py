@@ -9,9 +9,14 @@
   found`` (chain/validate/repository.rb). Both are 400 through ``render_validation_error!``
   (``{"message": {"base": [...]}}``). A created pipeline has source ``api`` and answers 201 with
   ``Entities::Ci::Pipeline``.
+  The answer's status is ``pending``, as the example of doc/api/pipelines.md "Create a new
+  pipeline" shows (the pipeline is processed before the response is rendered).
 - ``GET /projects/:id/pipelines/:pipeline_id/variables``: ``authorize! :read_pipeline_variable``,
-  which the project's owner has, and a developer for the pipelines they created
-  (spec/policies/ci/pipeline_policy_spec.rb); ``Entities::Ci::Variable`` per variable.
+  which app/policies/ci/pipeline_policy.rb grants with ``admin_pipeline`` (Maintainer and up,
+  app/policies/project_policy.rb) and to a Developer who triggered the pipeline
+  (``update_pipeline & triggerer_of_pipeline``); ``requires :pipeline_id, type: Integer``, so a
+  non-numeric id is a 400; ``Entities::Ci::Variable`` (lib/api/entities/ci/variable.rb: key,
+  value, variable_type, raw) per variable.
 """
 
 from __future__ import annotations
@@ -27,10 +32,15 @@ VARIABLE_ROLES = {"developer": DEVELOPER, "maintainer": MAINTAINER, "owner": OWN
 
 
 def _variables(ctx: Ctx) -> list[dict[str, str]]:
+    """``params :create_pipeline_params`` (lib/api/ci/helpers/pipelines_helpers.rb): an array of
+    hashes (else Grape's "variables is invalid", 400); ``variable_type`` defaults to env_var.
+    ``key`` is optional there and what GitLab makes of an entry without one is not modelled."""
     raw = ctx.params.get("variables") or []
-    if not isinstance(raw, list) or not all(isinstance(v, dict) and v.get("key")
-                                            for v in raw):
+    if not isinstance(raw, list) or not all(isinstance(v, dict) for v in raw):
         raise ApiError(400, {"error": "variables is invalid"})
+    if not all(v.get("key") for v in raw):
+        raise ApiError(501, {"message": "emulator: a pipeline variable without key is not "
+                                        "modelled"})
     return [{"key": str(v["key"]), "value": str(v.get("value", "")),
              "variable_type": str(v.get("variable_type") or "env_var")} for v in raw]
 
@@ -54,12 +64,14 @@ def create_pipeline(ctx: Ctx) -> Response:
 @router.add("GET", "/projects/:id/pipelines/:pipeline_id/variables", auth=True)
 def pipeline_variables(ctx: Ctx) -> Response:
     pid = ctx.match["pipeline_id"]
-    pipeline = ctx.proj.pipelines.get(int(pid)) if pid.isdigit() else None
+    if not pid.isdigit():
+        raise ApiError(400, {"error": "pipeline_id is invalid"})
+    pipeline = ctx.proj.pipelines.get(int(pid))
     if pipeline is None:
         raise not_found()
     user = ctx.me
-    if user.access_level < OWNER and not (user.access_level >= DEVELOPER
-                                          and pipeline.user_id == user.id):
+    if user.access_level < MAINTAINER and not (user.access_level >= DEVELOPER
+                                               and pipeline.user_id == user.id):
         raise forbidden()
     return json_response([{**v, "raw": False} for v in pipeline.variables])
 

@@ -350,3 +350,42 @@ def test_unknown_routes_and_per_page_cap(world: World) -> None:
     assert capped.headers["x-per-page"] == "100" and len(capped.json()) == 100
     missing = requests.get(f"{world.emu.api_url}/projects/999", headers=headers, timeout=5)
     assert missing.json() == {"message": "404 Project Not Found"}
+
+
+def test_pipeline_scopes_and_filters_follow_the_pipelines_finder(world: World) -> None:
+    """app/finders/ci/pipelines_finder.rb: finished is success, failed and canceled (not
+    skipped); branches keeps the newest pipeline of each branch; a bad updated_after is a 400."""
+    emu, pid = world.emu, world.project.id
+    old = emu.add_pipeline(pid, ref="main", status="success")
+    skipped = emu.add_pipeline(pid, ref="feat", status="skipped")
+    newest = emu.add_pipeline(pid, ref="main", status="failed")
+    headers = {"PRIVATE-TOKEN": "glpat-bot"}
+
+    def ids(**params: str) -> set[int]:
+        answer = requests.get(world.api("/pipelines"), params=params, headers=headers, timeout=5)
+        assert answer.status_code == 200, answer.text
+        return {p["id"] for p in answer.json()}
+
+    assert ids(scope="finished") == {old.id, newest.id}
+    assert ids(scope="branches") == {skipped.id, newest.id}
+    bad = requests.get(world.api("/pipelines"), params={"updated_after": "yesterday"},
+                       headers=headers, timeout=5)
+    assert bad.status_code == 400 and "updated_after is invalid" in bad.text
+
+
+def test_pipeline_variables_are_read_by_maintainers_and_the_triggerer(world: World) -> None:
+    """app/policies/ci/pipeline_policy.rb: read_pipeline_variable comes with admin_pipeline
+    (Maintainer) or to the Developer who triggered the pipeline."""
+    emu, pid = world.emu, world.project.id
+    developer = emu.add_user("dev", token="glpat-dev", access_level=30)
+    mine = emu.add_pipeline(pid, ref="main", user=developer)
+    theirs = emu.add_pipeline(pid, ref="main", user=world.alice)
+
+    def status(pipeline_id: object, token: str) -> int:
+        return requests.get(world.api(f"/pipelines/{pipeline_id}/variables"),
+                            headers={"PRIVATE-TOKEN": token}, timeout=5).status_code
+
+    assert status(mine.id, "glpat-dev") == 200
+    assert status(theirs.id, "glpat-dev") == 403
+    assert status(theirs.id, "glpat-bot") == 200       # the bot is a Maintainer
+    assert status("abc", "glpat-bot") == 400
