@@ -37,7 +37,9 @@ router = Router()
 MLFLOW = "/projects/:id/ml/mlflow/api/2.0/mlflow"
 ARTIFACTS = "/projects/:id/ml/mlflow/api/2.0/mlflow-artifacts"
 PACKAGES = "/projects/:id/packages/ml_models/:model_version_id/files"
-# Packages::SemVer (lib/packages/sem_ver.rb), unprefixed: what CreateModelVersionService takes.
+# Packages::SemVer (app/models/packages/sem_ver.rb), unprefixed: what CreateModelVersionService
+# takes; app/models/ml/model_version.rb validates the version with Gitlab::Regex.semver_regex
+# (lib/gitlab/regex.rb).
 SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
                     r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+([0-9A-Za-z.-]+))?$")
 # Routes GitLab has under the two prefixes (lib/api/ml/mlflow/*.rb, mlflow_artifacts/) that the
@@ -171,8 +173,9 @@ def ok(data: Any) -> Response:
 # ---- registered models (lib/api/ml/mlflow/registered_models.rb) -----------------------------
 @router.add("POST", MLFLOW + "/registered-models/create", auth=True)
 def create_registered_model(ctx: Ctx) -> Response:
-    """``post 'create'``: ``requires :name``; ``Ml::CreateModelService`` fails on a taken name
-    -> ``resource_already_exists!``. Every model gets the experiment ``[model]<name>``."""
+    """``post 'create'``: ``requires :name``; ``Ml::CreateModelService``
+    (app/services/ml/create_model_service.rb) fails on a taken name ->
+    ``resource_already_exists!``. Every model gets the experiment ``[model]<name>``."""
     check_write(ctx)
     name = str(ctx.required("name"))
     if name in ctx.proj.ml_models:
@@ -198,7 +201,8 @@ def get_registered_model(ctx: Ctx) -> Response:
 def create_model_version(ctx: Ctx) -> Response:
     """``post 'create'``: the model by ``name`` (404 without), the version from the tag
     ``gitlab.version`` (``custom_version``, api_helpers.rb) else
-    ``Ml::IncrementVersionService`` (1.0.0, then the latest's major + 1); ``source`` is
+    ``Ml::IncrementVersionService`` (app/services/ml/increment_version_service.rb: 1.0.0, then
+    the latest's major + 1, minor and patch kept); ``source`` is
     ignored. ``Ml::CreateModelVersionService`` (app/services/ml/create_model_version_service.rb)
     answers "Version must be semantic version" or the model's validation error, which the
     route returns as ``invalid_parameter!(result.message)`` (a list)."""
@@ -218,7 +222,9 @@ def create_model_version(ctx: Ctx) -> Response:
             version = f"{major + 1}.{minor}.{patch}"
     if not SEMVER.match(version):
         raise invalid_parameter(["Version must be semantic version"])
-    if version in model.versions:       # validates :version, uniqueness: { scope: :model }
+    # app/models/ml/model_version.rb: validates :version, uniqueness: { scope: [:project, :model] },
+    # whose ActiveRecord message the service passes on
+    if version in model.versions:
         raise invalid_parameter(["Validation failed: Version has already been taken"])
     made = MlModelVersion(id=ctx.state.next_id("ml_model_version"), model_id=model.id,
                           version=version, run_id=uuid.uuid4().hex,
@@ -319,7 +325,7 @@ def upload_package_file(ctx: Ctx) -> Response:
     if found is None:
         raise not_found()
     name = unquote(ctx.match["file_name"])
-    if not name or name.endswith("/"):
+    if not name or name.endswith("/"):   # `requires :file_name` of the route (ml_model_packages.rb)
         raise missing("file_name")
     found[1].files[name] = ctx.body
     found[1].updated_at = now()
@@ -332,6 +338,7 @@ def _rest(ctx: Ctx) -> Response:
     if rest in UNMODELLED or ctx.path.split("/ml/mlflow/", 1)[-1].startswith(
             "api/2.0/mlflow-artifacts/"):
         raise not_modelled(f"{ctx.method} {rest}")
+    # lib/api/api.rb: `route :any, '*path'` answers error!('404 Not Found', 404)
     raise ApiError(404, {"error": "404 Not Found"})
 
 
