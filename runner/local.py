@@ -53,7 +53,7 @@ class LocalOutcome:
     def summary(self) -> str:
         """A Markdown table: notebook, status, exit code, time and the first metrics."""
         rows = ["| notebook | status | exit | time | metrics |", "|---|---|---|---|---|"]
-        from runner.report.drift_summary import is_column_metric
+        from runner.monitor.names import is_column_metric
 
         for result, code in zip(self.results, self.codes, strict=True):
             # per-feature drift measures are in the report's Drift section, not counted here

@@ -21,7 +21,6 @@ column), and per column ``drift/psi/<col>``, ``drift/ks/<col>``, ``drift/ks_p/<c
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,26 +30,16 @@ import numpy as np
 import pandas as pd
 
 from runner.metrics import record
+from runner.monitor.names import (
+    PSI_MAX,
+    SCORE_KS_P,
+    SCORE_PSI,
+    column_metric,
+)
 from runner.monitor.profile import OTHER, SCORE, bin_counts, load_profile
 
 EPSILON = 1e-4
 KS_MAX_ROWS = 20_000       # current values the KS test looks at (a seeded random subsample)
-PREFIX = "drift/"
-SCORE_PSI = "drift/score_psi"
-SCORE_KS_P = "drift/score_ks_p"
-PSI_MAX = "drift/psi_max"
-COLUMN_KINDS = ("psi", "ks", "ks_p", "missing")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
-
-
-def metric_key(name: str) -> str:
-    """A column name as a metric-name segment: ``mean radius`` -> ``mean_radius``."""
-    return (_UNSAFE.sub("_", str(name)).strip("_") or "column")[:80]
-
-
-def column_metric(kind: str, column: str) -> str:
-    """``drift/<kind>/<column key>``; ``kind`` is one of :data:`COLUMN_KINDS`."""
-    return f"{PREFIX}{kind}/{metric_key(column)}"
 
 
 def psi(expected: np.ndarray, actual: np.ndarray, eps: float = EPSILON) -> float:

@@ -11,7 +11,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from runner.report.drift_summary import drift_section, is_column_metric
+from runner.monitor.names import is_column_metric
+from runner.report.drift_summary import drift_section
 from runner.report.render import (
     NotebookReport,
     RunContext,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.metrics import RunResult
-from runner.report.drift_summary import is_column_metric
+from runner.monitor.names import is_column_metric
 from runner.report.gates import GateResult
 from runner.report.gates.base import number
 from runner.report.gates.slices import Sliced

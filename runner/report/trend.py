@@ -17,12 +17,12 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from runner.report.drift_summary import PSI_MAX, SCORE_PSI, is_column_metric
+from runner.monitor.names import PREFIX, PSI_MAX, SCORE_PSI, column_prefix, is_column_metric
 from runner.report.gates.base import number
 
 POINTS = 30          # runs in the trend
 TOP_FEATURES = 3     # the most drifted features a row keeps, named under the trend
-FEATURE_PSI = "drift/psi/"
+FEATURE_PSI = column_prefix("psi")
 KEY_METRICS = 4      # the run's own metrics shown beside the drift, first recorded first
 _DATA = re.compile(r"<!-- ds-trend:(\{.*?\}) -->")
 DRIFT = ((SCORE_PSI, "score PSI"), (PSI_MAX, "worst feature PSI"))
@@ -34,8 +34,7 @@ def trend_data(metrics: Mapping[str, float]) -> dict[str, float] | None:
     if SCORE_PSI not in metrics and PSI_MAX not in metrics:
         return None
     keys = [name for name, _ in DRIFT if name in metrics]
-    keys += [n for n in metrics if not n.startswith("drift/") and not is_column_metric(n)
-             ][:KEY_METRICS]
+    keys += [n for n in metrics if not n.startswith(PREFIX)][:KEY_METRICS]
     keys += sorted((n for n in metrics if n.startswith(FEATURE_PSI)),
                    key=lambda n: -metrics[n])[:TOP_FEATURES]
     return {k: float(f"{metrics[k]:.6g}") for k in keys}     # 6 digits keep the row short

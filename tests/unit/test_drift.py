@@ -12,15 +12,8 @@ import pytest
 
 from runner.errors import ConfigError, UsageError
 from runner.metrics import OUTPUT_DIR_ENV, RunResult, read_records
-from runner.monitor.drift import (
-    PSI_MAX,
-    SCORE_PSI,
-    column_metric,
-    compute_drift,
-    metric_key,
-    psi,
-    record_drift,
-)
+from runner.monitor.drift import compute_drift, psi, record_drift
+from runner.monitor.names import PSI_MAX, SCORE_PSI, column_metric, metric_key
 from runner.monitor.profile import (
     build_profile,
     check_pairing,

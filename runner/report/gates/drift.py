@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from runner.config import Config
 from runner.errors import ConfigError
+from runner.monitor.names import SCORE_PSI, column_prefix
 from runner.report.gates.base import Check, GateInput, GateResult, number
 
 GATE = "drift"
@@ -40,10 +41,10 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {
-    "score_psi": Kind("drift/score_psi", "max", "score PSI"),
-    "feature_psi": Kind("drift/psi/", "max", "PSI"),
-    "ks_pvalue": Kind("drift/ks_p/", "min", "KS p-value"),
-    "missing_change": Kind("drift/missing/", "max", "missing-rate change"),
+    "score_psi": Kind(SCORE_PSI, "max", "score PSI"),
+    "feature_psi": Kind(column_prefix("psi"), "max", "PSI"),
+    "ks_pvalue": Kind(column_prefix("ks_p"), "min", "KS p-value"),
+    "missing_change": Kind(column_prefix("missing"), "max", "missing-rate change"),
 }
 
 
