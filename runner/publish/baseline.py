@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from runner.detect.childpipeline import job_name as child_job_name
 from runner.errors import GitLabError
-from runner.gitlab_client import GitLabClient, ProjectJob
+from runner.gitlab_client import GitLabClient, ProjectJob, Release
 from runner.metrics import METRICS_FILE, RunResult
 from runner.models import DEFAULT_TAG_REGEX as DEFAULT_TAG_REGEX  # one definition, re-exported
 from runner.models import production_tags as production_tags
@@ -108,18 +108,25 @@ def find_baseline(client: GitLabClient, ref: str, path: str, names: list[str], *
     return Baseline(None, BaselineOrigin(ref, searched=seen, note=stopped))
 
 
+def newest_production_release(client: GitLabClient, tag_regex: str, exclude_tag: str = ""
+                              ) -> Release | None:
+    """The newest release whose tag is a production tag (other than ``exclude_tag``)."""
+    pattern = production_tags(tag_regex)
+    return next((rel for rel in client.releases()
+                 if rel.tag_name != exclude_tag and pattern.search(rel.tag_name)), None)
+
+
 def production_baseline(client: GitLabClient, tag_regex: str, exclude_tag: str = ""
                         ) -> tuple[str, dict[str, dict[str, float]] | None]:
     """(tag, {notebook: metrics}) of the newest release whose tag matches; ("", None) if none."""
-    pattern = production_tags(tag_regex)
-    for rel in client.releases():
-        if rel.tag_name != exclude_tag and pattern.search(rel.tag_name):
-            metrics = parse_release_metrics(rel.description)
-            if metrics is None:
-                logger.warning("release %s has no ds-pipeline metrics block; no production "
-                               "baseline", rel.tag_name)
-            return rel.tag_name, metrics
-    return "", None
+    rel = newest_production_release(client, tag_regex, exclude_tag)
+    if rel is None:
+        return "", None
+    metrics = parse_release_metrics(rel.description)
+    if metrics is None:
+        logger.warning("release %s has no ds-pipeline metrics block; no production baseline",
+                       rel.tag_name)
+    return rel.tag_name, metrics
 
 
 def baseline_job_names(run: LocalRun, job: str) -> list[str]:

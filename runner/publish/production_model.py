@@ -23,7 +23,6 @@ from runner.errors import GitLabError, ModelRegistryError, UsageError
 from runner.gitlab_client import GitLabClient, ReleaseLink
 from runner.models import resolve_model, version_of
 from runner.paths import OUTPUT_DIR
-from runner.publish.baseline import production_tags
 from runner.publish.local_release import previous_release
 from runner.publish.registry import ci_target, local_target
 
@@ -42,13 +41,6 @@ class ProductionModel:
     path: Path | None
     source: str = ""
     note: str = ""
-
-
-def newest_release(client: GitLabClient, tag_regex: str, exclude_tag: str = "") -> str:
-    """The tag of the newest release whose tag is a production tag ("" when none yet)."""
-    pattern = production_tags(tag_regex)
-    return next((rel.tag_name for rel in client.releases()
-                 if rel.tag_name != exclude_tag and pattern.search(rel.tag_name)), "")
 
 
 def link_location(url: str) -> tuple[int, str, str, str] | None:

@@ -23,11 +23,11 @@ from typing import Any, Protocol
 from runner.errors import ConfigError
 from runner.gitlab_client import GitLabClient
 from runner.publish import Outcome
+from runner.publish.baseline import newest_production_release
 from runner.publish.ci import CiEnv
 from runner.publish.production_model import (
     ProductionModel,
     local_production_model,
-    newest_release,
     production_model,
 )
 from runner.publish.registry import model_name, release_files
@@ -160,8 +160,9 @@ class GitLabSources:
     def __post_init__(self) -> None:
         self.client = self.env.client("shadow", dry_run=False, echo=logger.info,
                                       job_token_ok=True)
-        self.tag = newest_release(self.client, self.options.tag_regex,
-                                  exclude_tag=self.env.commit_tag)
+        newest = newest_production_release(self.client, self.options.tag_regex,
+                                           exclude_tag=self.env.commit_tag)
+        self.tag = newest.tag_name if newest else ""
 
     def production(self, run: LocalRun, dest: Path) -> ProductionModel:
         env = self.env
