@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from runner.detect.childpipeline import job_name as child_job_name
@@ -36,6 +37,31 @@ MAX_PROBES = 20       # artifact files tried
 SKIPPED_PIPELINES = frozenset({"failed", "canceled", "canceling"})
 
 
+@dataclass
+class JobWalk:
+    """The project's successful jobs, newest first (``GET /projects/:id/jobs?scope[]=success``,
+    child-pipeline jobs included), that have an artifacts archive, whose pipeline neither failed
+    nor was canceled and that ``keep`` accepts; at most ``max_jobs`` jobs are looked at.
+    ``seen`` says how far it went, ``exhausted`` whether it stopped at that bound. The baseline,
+    the reuse search and the shadow comparison's scheduled input all walk the jobs this way."""
+
+    client: GitLabClient
+    keep: Callable[[ProjectJob], bool]
+    max_jobs: int = MAX_JOBS
+    seen: int = 0
+    exhausted: bool = False
+
+    def __iter__(self) -> Iterator[ProjectJob]:
+        for job in self.client.project_jobs("success", per_page=PER_PAGE):
+            self.seen += 1
+            if job.has_archive and job.pipeline_status not in SKIPPED_PIPELINES \
+                    and self.keep(job):
+                yield job
+            if self.seen >= self.max_jobs:
+                self.exhausted = True
+                return
+
+
 @dataclass(frozen=True)
 class Baseline:
     metrics: dict[str, float] | None
@@ -48,11 +74,6 @@ def _metrics(data: bytes, where: str) -> dict[str, float] | None:
     except (ValueError, TypeError, KeyError) as e:
         logger.warning("unreadable baseline %s: %s", where, e)
         return None
-
-
-def _candidate(job: ProjectJob, ref: str, names: list[str]) -> bool:
-    return (job.ref == ref and not job.tag and job.name in names and job.has_archive
-            and job.pipeline_status not in SKIPPED_PIPELINES)
 
 
 def _by_ref(client: GitLabClient, ref: str, path: str, names: list[str], why: str) -> Baseline:
@@ -72,40 +93,38 @@ def find_baseline(client: GitLabClient, ref: str, path: str, names: list[str], *
     """The metrics in ``path`` of the newest successful job named one of ``names`` on ``ref``
     whose pipeline neither failed nor was canceled; else ``metrics`` None and how far the
     search went."""
-    seen = probed = 0
+    walk = JobWalk(client, lambda job: job.ref == ref and not job.tag and job.name in names,
+                   max_jobs)
+    probed = 0
     stopped = ""
     try:
-        for job in client.project_jobs("success", per_page=PER_PAGE):
-            seen += 1
-            if _candidate(job, ref, names):
-                probed += 1
-                try:
-                    data = client.job_artifact_file(job.id, path)
-                except GitLabError as e:
-                    logger.warning("skipping job %s on %s: %s", job.id, ref, e)
-                    data = None
-                metrics = _metrics(data, f"{path} of job {job.id}") if data is not None \
-                    else None
-                if metrics is not None:
-                    logger.info("baseline %s on %s: job %s (%s) of pipeline %s, commit %s",
-                                path, ref, job.id, job.name, job.pipeline_id, job.sha[:8])
-                    return Baseline(metrics, BaselineOrigin(
-                        ref, job.sha, job.commit_url, job.pipeline_id, job.pipeline_url,
-                        job.id, job.web_url, seen))
-                if probed >= max_probes:
-                    stopped = f"the search stops after {max_probes} jobs without the file"
-                    break
-            if seen >= max_jobs:
-                stopped = f"the search stops after the newest {max_jobs} successful jobs"
+        for job in walk:
+            probed += 1
+            try:
+                data = client.job_artifact_file(job.id, path)
+            except GitLabError as e:
+                logger.warning("skipping job %s on %s: %s", job.id, ref, e)
+                data = None
+            metrics = _metrics(data, f"{path} of job {job.id}") if data is not None else None
+            if metrics is not None:
+                logger.info("baseline %s on %s: job %s (%s) of pipeline %s, commit %s",
+                            path, ref, job.id, job.name, job.pipeline_id, job.sha[:8])
+                return Baseline(metrics, BaselineOrigin(
+                    ref, job.sha, job.commit_url, job.pipeline_id, job.pipeline_url,
+                    job.id, job.web_url, walk.seen))
+            if probed >= max_probes:
+                stopped = f"the search stops after {max_probes} jobs without the file"
                 break
+        if walk.exhausted:
+            stopped = f"the search stops after the newest {max_jobs} successful jobs"
     except GitLabError as e:
         logger.warning("cannot list the project's jobs (%s); falling back to the latest "
                        "successful pipeline of %s", e, ref)
         return _by_ref(client, ref, path, names, "the token may not list jobs")
     logger.info("no baseline %s on %s: looked at %d successful jobs (newest first) for %s and "
-                "tried %d artifact files%s", path, ref, seen, " or ".join(names), probed,
+                "tried %d artifact files%s", path, ref, walk.seen, " or ".join(names), probed,
                 f"; {stopped}" if stopped else "")
-    return Baseline(None, BaselineOrigin(ref, searched=seen, note=stopped))
+    return Baseline(None, BaselineOrigin(ref, searched=walk.seen, note=stopped))
 
 
 def newest_production_release(client: GitLabClient, tag_regex: str, exclude_tag: str = ""

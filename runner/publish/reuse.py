@@ -29,7 +29,7 @@ from runner.detect.directives import parse
 from runner.errors import GitLabError, UsageError
 from runner.gitlab_client import GitLabClient, ProjectJob
 from runner.metrics import METRICS_FILE, RunResult
-from runner.publish.baseline import MAX_JOBS, MAX_PROBES, PER_PAGE, SKIPPED_PIPELINES
+from runner.publish.baseline import MAX_JOBS, MAX_PROBES, JobWalk
 from runner.publish.ci import CiEnv
 
 logger = logging.getLogger(__name__)
@@ -102,29 +102,28 @@ def find_reusable(client: GitLabClient, sha: str, keys: Mapping[str, str], seque
     commit ``sha`` that ran it with that key; notebooks without one are left out."""
     names = {nb: job_names(nb, sequential_job) for nb in keys}
     found: dict[str, Reused] = {}
-    seen = probed = 0
+    walk = JobWalk(client, lambda job: job.sha == sha and job.pipeline_id != exclude_pipeline,
+                   max_jobs)
+    probed = 0
     try:
-        for job in client.project_jobs("success", per_page=PER_PAGE):
-            seen += 1
-            if job.sha == sha and job.has_archive and job.pipeline_id != exclude_pipeline \
-                    and job.pipeline_status not in SKIPPED_PIPELINES:
-                for notebook, key in keys.items():
-                    if notebook in found or job.name not in names[notebook]:
-                        continue
-                    probed += 1
-                    if _matches(client, job, notebook, key):
-                        found[notebook] = Reused(notebook, key, job.id, job.name, job.web_url,
-                                                 job.pipeline_id, job.pipeline_url, job.ref)
-                        logger.info("reuse: %s has run on %s in job %s (%s) of pipeline %s "
-                                    "with the same content key", notebook, sha[:8], job.id,
-                                    job.name, job.pipeline_id)
-            if len(found) == len(keys) or probed >= max_probes or seen >= max_jobs:
+        for job in walk:
+            for notebook, key in keys.items():
+                if notebook in found or job.name not in names[notebook]:
+                    continue
+                probed += 1
+                if _matches(client, job, notebook, key):
+                    found[notebook] = Reused(notebook, key, job.id, job.name, job.web_url,
+                                             job.pipeline_id, job.pipeline_url, job.ref)
+                    logger.info("reuse: %s has run on %s in job %s (%s) of pipeline %s "
+                                "with the same content key", notebook, sha[:8], job.id,
+                                job.name, job.pipeline_id)
+            if len(found) == len(keys) or probed >= max_probes:
                 break
     except GitLabError as e:
         logger.warning("reuse: cannot list the project's jobs (%s): the notebooks run again", e)
         return {}
     logger.info("reuse: looked at %d successful jobs (newest first) and %d metrics files: %d of "
-                "%d notebook(s) reused", seen, probed, len(found), len(keys))
+                "%d notebook(s) reused", walk.seen, probed, len(found), len(keys))
     return found
 
 

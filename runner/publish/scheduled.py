@@ -20,7 +20,7 @@ from runner.errors import GitLabError
 from runner.gitlab_client import GitLabClient, ProjectJob
 from runner.metrics import METRICS_FILE
 from runner.paths import OUTPUT_DIR, notebook_stem
-from runner.publish.baseline import MAX_JOBS, MAX_PROBES, PER_PAGE, SKIPPED_PIPELINES
+from runner.publish.baseline import MAX_JOBS, MAX_PROBES, JobWalk
 
 logger = logging.getLogger(__name__)
 DEFAULT_SCHEDULED_JOB = "execute-scheduled"
@@ -100,19 +100,18 @@ def latest_scheduled_input(client: GitLabClient, notebook: str, names: list[str]
     """The scored input of the newest successful scheduled job named one of ``names`` that ran
     ``notebook``; None when there is none (yet) within the bounds."""
     folder = output_folder(notebook)
-    seen = probed = 0
+    walk = JobWalk(client, lambda job: job.name in names and job.pipeline_source == "schedule",
+                   max_jobs)
+    probed = 0
     try:
-        for job in client.project_jobs("success", per_page=PER_PAGE):
-            seen += 1
-            if (job.name in names and job.pipeline_source == "schedule" and job.has_archive
-                    and job.pipeline_status not in SKIPPED_PIPELINES):
-                probed += 1
-                found = _read(client, job, folder)
-                if found is not None:
-                    logger.info("scored input %s: scheduled job %s of pipeline %s",
-                                found.path, job.id, job.pipeline_id)
-                    return found
-            if probed >= max_probes or seen >= max_jobs:
+        for job in walk:
+            probed += 1
+            found = _read(client, job, folder)
+            if found is not None:
+                logger.info("scored input %s: scheduled job %s of pipeline %s",
+                            found.path, job.id, job.pipeline_id)
+                return found
+            if probed >= max_probes:
                 break
     except GitLabError as e:
         if not default_branch:
@@ -121,7 +120,7 @@ def latest_scheduled_input(client: GitLabClient, notebook: str, names: list[str]
                        "pipeline of %s instead", e, default_branch)
         return _by_ref(client, default_branch, folder, names)
     logger.info("no scored input of %s: looked at %d successful jobs and %d scheduled ones",
-                notebook, seen, probed)
+                notebook, walk.seen, probed)
     return None
 
 
